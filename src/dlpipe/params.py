@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import sys
 import types
 import typing
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import yaml
 
 T = TypeVar("T")
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -87,7 +90,7 @@ def build(cls: type[T], node: Any, key: str, source: str = "params.yaml") -> T:
         raise ParamsError(f"{source}: {key}: expected a mapping for {cls.__name__}, got {_show(node)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(node) - set(fields))
+    unknown = sorted(set(node) - set(fields), key=str)  # YAML keys may be ints (`1: x`)
     if unknown:
         raise ParamsError(
             f"{source}: {key}.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(fields))})"
@@ -116,12 +119,14 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1 and (dataclasses.is_dataclass(arms[0]) or isinstance(value, (dict, list))):
+            return _convert(arms[0], value, key, source)  # Optional[X]: X's own error names the nested key
+        for arg in arms:
             try:
                 return _convert(arg, value, key, source)
-            except ParamsError as e:
-                errors.append(str(e))
+            except ParamsError:
+                pass
         raise ParamsError(f"{source}: {key}: expected {_describe(tp)}, got {_show(value)}")
     if origin is Literal:
         if value not in args:
@@ -148,6 +153,8 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
             raise ParamsError(f"{source}: {key}: expected an integer, got {_show(value)}")
         return value
     if tp is float:
+        if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()):
+            return float(value)  # `lr: 1e-3`: a string to PyYAML (YAML 1.1), a number to DVC (YAML 1.2)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamsError(f"{source}: {key}: expected a number, got {_show(value)}")
         return float(value)
@@ -162,14 +169,15 @@ def _check_meta(meta: typing.Mapping, value: Any, key: str, source: str) -> None
     """Apply ge/gt/le/lt/choices/nonempty constraints from field metadata."""
     if value is None:
         return
-    vals = value if isinstance(value, (list, tuple)) and meta.get("each") else [value]
-    for v in vals:
+    each = isinstance(value, (list, tuple)) and meta.get("each")
+    for i, v in enumerate(value if each else [value]):
+        where = f"{key}[{i}]" if each else key
         for op, bound, ok in (("ge", ">=", lambda a, b: a >= b), ("gt", ">", lambda a, b: a > b),
                               ("le", "<=", lambda a, b: a <= b), ("lt", "<", lambda a, b: a < b)):
             if op in meta and not ok(v, meta[op]):
-                raise ParamsError(f"{source}: {key}: expected a value {bound} {meta[op]}, got {_show(v)}")
+                raise ParamsError(f"{source}: {where}: expected a value {bound} {meta[op]}, got {_show(v)}")
         if "choices" in meta and v not in meta["choices"]:
-            raise ParamsError(f"{source}: {key}: expected one of {list(meta['choices'])}, got {_show(v)}")
+            raise ParamsError(f"{source}: {where}: expected one of {list(meta['choices'])}, got {_show(v)}")
     if meta.get("nonempty") and len(value) == 0:
         raise ParamsError(f"{source}: {key}: expected a non-empty value, got {_show(value)}")
 
@@ -196,8 +204,11 @@ def _trace(path: str | os.PathLike, section: str) -> None:
     """Append the section read to $DLPIPE_PARAMS_TRACE (JSON lines), if set."""
     trace = os.environ.get("DLPIPE_PARAMS_TRACE")
     if trace:
+        # DVC sets DVC_STAGE for every stage command: it attributes the read to its stage.
+        record = {"params": str(path), "section": section,
+                  "stage": os.environ.get("DVC_STAGE"), "argv0": sys.argv[0]}
         with open(trace, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"params": str(path), "section": section}) + "\n")
+            fh.write(json.dumps(record) + "\n")
 
 
 def as_dict(obj: Any) -> dict:

@@ -1,0 +1,303 @@
+"""Registry-driven dataset download: mirror first, checksum before rename, safe extraction.
+
+``fetch_dataset("imdb_sample")`` writes ``data/raw/imdb_sample/<file path>`` for every file in
+the registry entry, then extracts the archives into the same directory::
+
+    data/raw/imdb_sample/
+        imdb_sample.tgz          # the verified download (kept: it is the raw artifact)
+        train.csv valid.csv classes.txt
+        .verified.json           # stamp: (size, mtime_ns, checksum) per file; in .dvcignore
+
+Sources, in order: ``$DLPIPE_MIRROR`` (a directory laid out like ``<mirror>/<name>/<path>``, or an
+http(s)/file base URL), then the file's public URL. Each file streams into a ``.tmp-*`` sibling
+and is renamed into place only after its size and checksum match, so a killed run leaves only
+``.tmp-*`` files, which the next run deletes. A second run makes no request: files whose stamp
+matches their current size and mtime are trusted without re-hashing; others are re-hashed.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dlpipe import registry
+from dlpipe.errors import DataError, DownloadError
+from dlpipe.io.atomic import atomic_path, write_json
+from dlpipe.io.extract import extract_archive
+from dlpipe.registry import Dataset, FileSpec
+
+STAMP = ".verified.json"
+TIMEOUT = 60.0  # seconds without data before a socket read gives up
+CHUNK = 1 << 20
+MIRROR_HELP = (
+    "To work offline, point dlpipe at a mirror laid out as <mirror>/<dataset>/<file>:\n"
+    "  export DLPIPE_MIRROR=/path/to/mirror      # a directory, e.g. ../shared/data\n"
+    "  export DLPIPE_MIRROR=https://host/base    # or an http(s):// or file:// base URL"
+)
+
+
+class _AttemptFailed(Exception):
+    """One source failed; the next one is tried."""
+
+
+def fetch_dataset(name: str, dest_root: str | os.PathLike = Path("data/raw"), mirror: str | None = None,
+                  out_dir: str | os.PathLike | None = None, timeout: float = TIMEOUT,
+                  progress: bool = True) -> dict:
+    """Download, verify and extract registry dataset ``name``.
+
+    Args:
+        name: a registry name (``dlpipe datasets`` lists them).
+        dest_root: files go to ``dest_root/name/`` ...
+        mirror: mirror directory or base URL; None reads ``$DLPIPE_MIRROR``, "" means no mirror.
+        out_dir: ... unless ``out_dir`` is given (the DVC stage passes its declared output).
+        timeout: socket timeout in seconds.
+        progress: show a tqdm byte counter.
+    Returns:
+        ``{"dataset", "files", "downloaded", "reused", "bytes", "extracted", "seconds"}``.
+    """
+    ds = registry.get(name)
+    out = Path(out_dir) if out_dir is not None else Path(dest_root) / name
+    mirror = os.environ.get("DLPIPE_MIRROR", "") if mirror is None else mirror
+    return fetch(ds, out, mirror, timeout, progress)
+
+
+def fetch(ds: Dataset, out: Path, mirror: str = "", timeout: float = TIMEOUT, progress: bool = True) -> dict:
+    """:func:`fetch_dataset` for a :class:`Dataset` object, into ``out`` (no environment lookup)."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        clean_tmp(out, ds)
+        stamp = _read_stamp(out)
+        todo = [f for f in ds.files if not _is_verified(out / f.path, f, stamp)]
+        _download_all(ds, todo, out, mirror, timeout, stamp, progress)
+        extracted = _extract_all(ds, out, stamp, force=bool(todo))
+        write_json(out / STAMP, stamp)
+    except BaseException:
+        if created:  # a failed first run leaves no empty directories behind
+            for d, _, _ in sorted(os.walk(out), reverse=True):  # deepest first
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
+        raise
+    return {"dataset": ds.name, "files": len(ds.files), "downloaded": len(todo),
+            "reused": len(ds.files) - len(todo), "bytes": sum((out / f.path).stat().st_size for f in ds.files),
+            "extracted": extracted, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def candidate_urls(ds: Dataset, f: FileSpec, mirror: str) -> list[str]:
+    """The URLs tried for file ``f``, mirror first."""
+    urls = []
+    if mirror:
+        rel = urllib.parse.quote(f"{ds.name}/{f.path}")
+        if "://" in mirror:
+            urls.append(f"{mirror.rstrip('/')}/{rel}")
+        else:
+            urls.append(f"{Path(mirror).resolve().as_uri().rstrip('/')}/{rel}")
+    urls.append(f.url)
+    return urls
+
+
+def file_digest(path: Path, algo: str) -> str:
+    """Hex checksum of a file, read in 1 MiB chunks."""
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def clean_tmp(out: Path, ds: Dataset) -> list[Path]:
+    """Delete ``.tmp-*``/``.old-*`` leftovers of an interrupted run where this module makes them."""
+    dirs = {out} | {(out / f.path).parent for f in ds.files}
+    removed = []
+    for d in sorted(dirs):
+        for p in list(d.glob(".tmp-*")) + list(d.glob(".old-*")):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def dataset_status(name: str, dest_root: str | os.PathLike = Path("data/raw"), rehash: bool = False) -> str:
+    """'verified', 'missing', 'partial' (some files absent) or 'changed' (a file fails its checksum).
+
+    Without ``rehash`` a file counts as verified when the stamp matches its size and mtime.
+    """
+    ds = registry.get(name)
+    out = Path(dest_root) / name
+    present = [f for f in ds.files if (out / f.path).is_file()]
+    if not present:
+        return "missing"
+    stamp = {} if rehash else _read_stamp(out)
+    ok = all(_is_verified(out / f.path, f, stamp, update=False) for f in present)
+    if not ok:
+        return "changed"
+    return "verified" if len(present) == len(ds.files) else "partial"
+
+
+# ---- stamp ----------------------------------------------------------------------------------
+
+def _read_stamp(out: Path) -> dict:
+    try:
+        stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stamp = {}
+    if not isinstance(stamp.get("files"), dict):
+        stamp = {"files": {}, "extracted": {}}
+    stamp.setdefault("extracted", {})
+    return stamp
+
+
+def _stamp_entry(path: Path, f: FileSpec) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algo": f.algo, "digest": f.digest}
+
+
+def _is_verified(path: Path, f: FileSpec, stamp: dict, update: bool = True) -> bool:
+    """True when ``path`` holds ``f``'s bytes: by the stamp if size+mtime match, else by re-hashing."""
+    if not path.is_file():
+        return False
+    entry = stamp.get("files", {}).get(f.path)
+    if entry == _stamp_entry(path, f):
+        return True
+    if f.bytes is not None and path.stat().st_size != f.bytes:
+        return False
+    if file_digest(path, f.algo) != f.digest:
+        return False
+    if update:
+        stamp.setdefault("files", {})[f.path] = _stamp_entry(path, f)
+    return True
+
+
+# ---- transfer -------------------------------------------------------------------------------
+
+def _download_all(ds: Dataset, todo: list[FileSpec], out: Path, mirror: str, timeout: float,
+                  stamp: dict, progress: bool) -> None:
+    sizes = [f.bytes for f in todo]
+    total = None if None in sizes else sum(sizes)
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=ds.name,
+              disable=not progress or not todo, mininterval=0.5) as bar:
+        for f in todo:
+            bar.set_postfix_str(f.path[-40:], refresh=False)
+            _fetch_file(ds, f, out / f.path, mirror, timeout, bar)
+            stamp["files"][f.path] = _stamp_entry(out / f.path, f)
+            write_json(out / STAMP, stamp)  # a later failure keeps what is already verified
+
+
+def _fetch_file(ds: Dataset, f: FileSpec, dest: Path, mirror: str, timeout: float, bar: tqdm) -> None:
+    tried = []
+    for url in candidate_urls(ds, f, mirror):
+        try:
+            _transfer(url, dest, f, timeout, bar)
+            return
+        except _AttemptFailed as e:
+            tried.append(f"  - {url}\n      {e}")
+    raise DownloadError(
+        f"could not download dataset '{ds.name}', file '{f.path}' ({f.algo} {f.digest}); tried:\n"
+        + "\n".join(tried) + "\n" + MIRROR_HELP
+    )
+
+
+def _transfer(url: str, dest: Path, f: FileSpec, timeout: float, bar: tqdm) -> None:
+    """Stream ``url`` into a temp sibling of ``dest``; rename only if size and checksum match."""
+    h, n = hashlib.new(f.algo), 0
+    try:
+        with atomic_path(dest) as tmp:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
+                    announced = resp.headers.get("Content-Length")
+                    read = getattr(resp, "read1", resp.read)  # what has arrived, for a live progress bar
+                    while chunk := read(CHUNK):
+                        fh.write(chunk)
+                        h.update(chunk)
+                        n += len(chunk)
+                        bar.update(len(chunk))
+            except urllib.error.HTTPError as e:
+                raise _AttemptFailed(f"HTTP {e.code} {e.reason}") from None
+            except urllib.error.URLError as e:
+                raise _AttemptFailed(_reason(e.reason)) from None
+            except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, resets, short reads
+                raise _AttemptFailed(f"transfer failed after {n} bytes: {_reason(e)}") from None
+            _check_received(f, n, announced, h.hexdigest())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are world-readable like a plain download
+    except _AttemptFailed:
+        bar.update(-n)  # the bar counts only bytes that were kept
+        raise
+
+
+def _check_received(f: FileSpec, n: int, announced: str | None, digest: str) -> None:
+    if announced is not None and announced.isdigit() and n != int(announced):
+        raise _AttemptFailed(f"connection closed after {n} of {announced} bytes")
+    if f.bytes is not None and n != f.bytes:
+        raise _AttemptFailed(f"size mismatch: expected {f.bytes} bytes, got {n}")
+    if digest != f.digest:
+        raise _AttemptFailed(f"checksum mismatch: expected {f.algo} {f.digest}, got {digest}")
+
+
+def _reason(e: object) -> str:
+    if isinstance(e, TimeoutError) or "timed out" in str(e):
+        return f"timed out ({e})"
+    if isinstance(e, FileNotFoundError):
+        return f"not found ({e.filename or e})"
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused (is the server up? is the port right?)"
+    return str(e) or type(e).__name__
+
+
+# ---- extraction -----------------------------------------------------------------------------
+
+def _extract_all(ds: Dataset, out: Path, stamp: dict, force: bool) -> int:
+    """Extract every archive of ``ds`` into ``out`` via one staging directory; returns archives extracted."""
+    archives = [f for f in ds.files if f.extract]
+    if not archives:
+        return 0
+    done = stamp.get("extracted", {})
+    want = {f.path: f.digest for f in archives}
+    if not force and done.get("archives") == want and all((out / e).exists() for e in done.get("entries", [])):
+        return 0
+    reserved = {STAMP} | {Path(f.path).parts[0] for f in ds.files}
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-extract.", dir=out))
+    try:
+        for f in tqdm(archives, desc=f"extract {ds.name}", unit="archive", disable=len(archives) < 2):
+            extract_archive(out / f.path, f.extract, staging, f.strip)
+        entries = sorted(p.name for p in staging.iterdir())
+        clash = sorted(reserved & set(entries))
+        if clash:
+            raise DataError(f"{out / archives[0].path}: member '{clash[0]}' would overwrite a downloaded file or the stamp")
+        for old in set(done.get("entries", [])) - set(entries):  # left over from an older archive
+            _remove(out / old)
+        for name in entries:
+            _replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    stamp["extracted"] = {"archives": want, "entries": entries}
+    return len(archives)
+
+
+def _replace(src: Path, dest: Path) -> None:
+    """Move ``src`` onto ``dest``; an existing ``dest`` is renamed aside first, then deleted."""
+    if dest.exists() or dest.is_symlink():
+        old = dest.with_name(f".old-{dest.name}.{os.getpid()}")
+        os.replace(dest, old)
+        os.replace(src, dest)
+        _remove(old)
+    else:
+        os.replace(src, dest)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)

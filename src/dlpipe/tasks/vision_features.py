@@ -1,0 +1,65 @@
+"""Vision task: run the frozen backbone over an indexed dataset into feature stores (stage ``precompute``).
+
+Output: ``OUT/<split>/``, one :mod:`dlpipe.io.arrays` store per split, rows in a seeded pre-shuffled order,
+with side arrays ``labels`` (class ids), ``order`` (row -> position in the split) and ``index_row``
+(row -> row of index.csv; compare with labeled.npy for low-label runs). meta.json adds ``classes``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from dlpipe.errors import DataError
+from dlpipe.runtime import set_threads
+from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.vision import images as I
+from dlpipe.vision.features import BackboneParams, extract_features, load_backbone
+
+
+@dataclass(frozen=True)
+class PrecomputeParams:
+    layer: str                   # cut the backbone after this named layer (Darknet: stem, group<i>, pool)
+    size: int = field(metadata=dict(ge=8))                           # shortest side resized, centre-cropped
+    bs: int = field(metadata=dict(ge=1))
+    dtype: Literal["float32", "float16"]
+    backend: Literal["bcolz", "memmap"]
+    chunk_rows: int = field(metadata=dict(ge=1))
+    cname: Literal["lz4", "blosclz", "lz4hc", "zlib", "zstd"]
+    clevel: int = field(metadata=dict(ge=0, le=9))
+    seed: int                    # row-order permutation
+
+
+def precompute(src: Path, index_dir: Path, model_path: Path | None, out: Path, bb: BackboneParams,
+               p: PrecomputeParams, rt: RuntimeParams, dataset: str) -> dict:
+    """One feature store per split of ``index_dir/index.csv`` under ``out/<split>``; metrics per split."""
+    set_threads(rt.num_threads)
+    root = I.dataset_root(src)
+    df = pd.read_csv(Path(index_dir) / "index.csv", dtype={"path": str, "label": str, "split": str})
+    missing = {"path", "label", "split"} - set(df.columns)
+    if missing:
+        raise DataError(f"{index_dir}/index.csv: missing column(s) {sorted(missing)}; expected path,label,split")
+    classes = sorted(df["label"].unique())
+    body, info = load_backbone(bb.weights, model_path, p.layer)
+    cmode = "L" if info["in_ch"] == 1 else "RGB"              # grayscale/alpha images converted on load
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {}
+    for split, g in df.groupby("split", sort=True):
+        paths = [root / f for f in g["path"]]
+        labels = g["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+        order = np.random.default_rng(p.seed).permutation(len(g))
+        meta = {"dataset": dataset, "split": split, "classes": classes, "n_classes": len(classes),
+                "row_order": {"seed": p.seed, "permutation": "order.npy"}, "image_mode": cmode}
+        metrics[split] = extract_features(
+            body, info, lambda i: I.load_image(paths[i], cmode, p.size), order, p.size, out / split, p.bs,
+            p.dtype, dict(backend=p.backend, chunk_rows=p.chunk_rows, clevel=p.clevel, cname=p.cname), meta,
+            {"labels": labels, "index_row": g.index.to_numpy(np.int64)}, desc=f"precompute {dataset}/{split}")
+    total = {k: sum(m[k] for m in metrics.values()) for k in ("rows", "raw_bytes", "bytes_on_disk", "seconds")}
+    total["seconds"] = round(total["seconds"], 3)
+    total["images_per_s"] = round(total["rows"] / max(total["seconds"], 1e-9), 1)
+    total["compression_ratio"] = round(total["raw_bytes"] / max(total["bytes_on_disk"], 1), 3)
+    return {**metrics, "total": total}

@@ -1,0 +1,130 @@
+"""The real `dvc repro` at tiny scale in a temporary git+DVC copy: each stage reruns exactly when its
+own inputs change, reverting an input restores results from the run-cache, and every stage reads
+exactly the params it declares (checked from the $DLPIPE_PARAMS_TRACE of the full run).
+
+Stages are found in dvc.yaml as it is; a change whose stage or param does not exist yet is skipped
+with a reason. What ran is DVC's own report (`Running stage '...'` lines), see dvc_helpers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlpipe import dagcheck
+from dvc_helpers import copy_built, downstream, get_param, golden, lock, repro, set_param
+
+pytestmark = pytest.mark.slow
+
+# (stage, param key, new value from old): a change each stage's output really depends on.
+PARAM_CHANGES = [
+    ("train_classifier", "imdb.train_classifier.lr", lambda v: v * 2),
+    ("tokenize", "imdb.tokenize.max_len", lambda v: max(8, v // 2)),
+    ("train_head", "vision.train_head.lr", lambda v: v * 2),
+]
+VISION_ONLY_MODULE = "src/dlpipe/models/darknet.py"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, mirror):
+    """A copy of the session's golden tiny repo (first full repro traced); yields (repo, report, trace)."""
+    g = golden(tmp_path_factory, mirror)
+    g.first.seconds = g.seconds
+    repo = copy_built(g, tmp_path_factory.mktemp("dag") / "repo")
+    yield repo, g.first, g.trace
+
+
+def _stage_names(repo: Path) -> list[str]:
+    return [s.name for s in dagcheck.load_stages(repo)]
+
+
+def _find_stage(repo: Path, short: str) -> str | None:
+    return next((n for n in _stage_names(repo) if n == short or n.startswith(short + "@")), None)
+
+
+def test_full_repro_runs_every_stage_once(built):
+    repo, first, _ = built
+    assert sorted(first.ran) == sorted(_stage_names(repo)), first.output[-3000:]
+    assert len(first.ran) == len(set(first.ran))
+    print(f"full tiny repro: {len(first.ran)} stages in {first.seconds:.1f} s")
+
+
+def test_every_stage_reads_exactly_its_declared_params(built):
+    repo, _, trace = built
+    reads = dagcheck.read_trace(trace) if trace.exists() else {}
+    problems = [p for st in dagcheck.load_stages(repo) for p in dagcheck.check_params(st, reads.get(st.name, set()))]
+    assert problems == [], "params: in dvc.yaml disagree with what stages load:\n" + "\n".join(problems)
+
+
+def test_second_repro_runs_nothing(built):
+    repo, _, _ = built
+    r = repro(repo)
+    assert r.ran == [] and r.cached == [], r.output[-3000:]
+    assert sorted(r.skipped) == sorted(_stage_names(repo))
+
+
+def test_readme_edit_reruns_nothing(built):
+    repo, _, _ = built
+    readme = repo / "README.md"
+    before = readme.read_text()
+    readme.write_text(before + "\nA line no stage reads.\n")
+    try:
+        r = repro(repo)
+        assert r.ran == [] and r.cached == [], r.output[-3000:]
+    finally:
+        readme.write_text(before)
+
+
+def _change_and_revert(repo: Path, stage: str, apply, revert):
+    """Apply a change, repro, revert it, repro again; returns both reports."""
+    lock_before = lock(repo)
+    apply()
+    try:
+        changed = repro(repo)
+    finally:
+        revert()
+    restored = repro(repo)
+    assert lock(repo) == lock_before, "reverting the change did not restore dvc.lock"
+    return changed, restored
+
+
+@pytest.mark.parametrize("short,key,bump", PARAM_CHANGES, ids=[c[1] for c in PARAM_CHANGES])
+def test_param_change_reruns_stage_and_followers_only(built, short, key, bump):
+    repo, _, _ = built
+    stage, old = _find_stage(repo, short), get_param(repo, key)
+    if stage is None or old is None:
+        pytest.skip(f"stage '{short}' or param '{key}' not in this repo's dvc.yaml/params.yaml yet")
+    changed, restored = _change_and_revert(
+        repo, stage, lambda: set_param(repo, key, bump(old)), lambda: set_param(repo, key, old))
+    allowed = downstream(repo, {stage})
+    assert stage in changed.ran, changed.output[-3000:]
+    assert set(changed.ran) <= allowed, f"{key} reran unrelated stages: {set(changed.ran) - allowed}"
+    if allowed - {stage}:
+        assert len(changed.ran) > 1, f"{key} changed {stage}'s output but no follower reran"
+    # Run-cache: the old value's results come back without executing anything.
+    assert restored.ran == [], restored.output[-3000:]
+    assert stage in restored.cached and any(
+        f"Stage '{stage}' is cached - skipping run, checking out outputs" in line
+        for line in restored.output.splitlines())
+
+
+def test_vision_module_edit_reruns_only_its_importers(built):
+    repo, _, _ = built
+    importers = {st.name for st in dagcheck.load_stages(repo)
+                 if VISION_ONLY_MODULE in dagcheck.required_files(st, repo)}
+    if not importers:
+        pytest.skip(f"no stage imports {VISION_ONLY_MODULE} yet")
+    path = repo / VISION_ONLY_MODULE
+    before = path.read_text()
+    changed, restored = _change_and_revert(
+        repo, "", lambda: path.write_text(before + "\n# a comment: no behaviour change\n"),
+        lambda: path.write_text(before))
+    assert importers <= set(changed.ran), f"importers that did not rerun: {importers - set(changed.ran)}"
+    allowed = downstream(repo, importers)
+    assert set(changed.ran) <= allowed, f"unrelated stages reran: {set(changed.ran) - allowed}"
+    assert restored.ran == [] and importers <= set(restored.cached), restored.output[-3000:]
+
+
+def test_every_stage_is_up_to_date_after_the_tests(built):
+    repo, _, _ = built
+    r = repro(repo)
+    assert r.ran == [] and r.cached == [], r.output[-3000:]
