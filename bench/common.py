@@ -24,6 +24,7 @@ RESULTS = BENCH / "results"
 RAW = RESULTS / "raw"          # scratch: corpora, token dumps, logs (git-ignored)
 PROJECT_PY = sys.executable    # the runner runs in the project venv
 _POLL_S = 0.02
+LOADS: list[float] = []        # 1-min load average at the start of each worker (the runner reports it)
 
 
 class BenchError(RuntimeError):
@@ -122,6 +123,7 @@ def run_worker(cmd: Sequence[str], log: Path, timeout: float = 1800, env: dict |
     JSON line raises BenchError quoting the log's tail.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
+    LOADS.append(os.getloadavg()[0])
     start, peak = time.perf_counter(), 0
     with open(log, "w") as err:
         proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=err, cwd=ROOT,
@@ -163,7 +165,9 @@ def _blas() -> str:
     import numpy as np
     import torch
     cfg = torch.__config__.show()
-    torch_blas = next((ln.split("=", 1)[1].strip() for ln in cfg.splitlines() if "BLAS_INFO" in ln), "?")
+    mkl = next((ln.strip(" -") for ln in cfg.splitlines() if "Math Kernel Library" in ln), "")
+    cap = next((ln.split(":", 1)[1].strip() for ln in cfg.splitlines() if "CPU capability" in ln), "?")
+    torch_blas = f"{mkl.split('-Product')[0] or 'BLAS: see torch.__config__.show()'} ({cap})"
     try:
         np_cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         np_blas = f"{np_cfg.get('name')} {np_cfg.get('version', '')}".strip()

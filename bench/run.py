@@ -11,15 +11,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
 
-from bench.common import RESULTS, machine, render_markdown, write_result
+from bench.common import LOADS, RESULTS, machine, render_markdown, write_result
 
 # Run order: the DVC benchmark last (it builds a temporary copy of the repo and runs the DAG).
-BENCHES = ("tokenize", "numericalize", "lm_train", "feature_store", "bench_engine", "dvc_overhead")
-NEEDS_PEERS = {"tokenize", "numericalize", "lm_train", "bench_engine"}
+BENCHES = ("tokenize", "numericalize", "lm_train", "feature_store", "engine", "dvc_overhead")
+NEEDS_PEERS = {"tokenize", "numericalize", "lm_train"}
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -33,6 +34,7 @@ def parse(argv=None) -> argparse.Namespace:
 def run_one(name: str, peer_py, runs: int, quick: bool) -> dict:
     """Run one benchmark module's ``run``; a failure becomes an error section, not a crash."""
     t0 = time.perf_counter()
+    LOADS.clear()
     try:
         mod = importlib.import_module(f"bench.{name}")
         res = mod.run(peer_py, runs, quick)
@@ -42,6 +44,10 @@ def run_one(name: str, peer_py, runs: int, quick: bool) -> dict:
                "notes": [f"**failed**: `{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}`"]}
     res.update(name=name, runs=runs, quick=quick, elapsed_s=round(time.perf_counter() - t0, 1),
                date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    if LOADS:  # a busy machine slows both sides alike, but widens the ranges: say how busy it was
+        res.setdefault("notes", []).append(
+            f"1-min load average when each measurement started: {min(LOADS):.1f}–{max(LOADS):.1f} "
+            f"on {os.cpu_count()} cores; {res['elapsed_s']:.0f} s for this section.")
     write_result(name, res)
     return res
 
@@ -51,6 +57,7 @@ def rebuild_markdown() -> None:
     from dlpipe.io.atomic import write_text
     mach = json.loads((RESULTS / "machine.json").read_text())
     results = [json.loads((RESULTS / f"{n}.json").read_text()) for n in BENCHES if (RESULTS / f"{n}.json").is_file()]
+    results = [r for r in results if "title" in r]  # skip files a benchmark wrote standalone
     write_text(RESULTS / "RESULTS.md", render_markdown(results, mach))
 
 

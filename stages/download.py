@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from dlpipe.errors import DataError, DownloadError
+from dlpipe.registry import UnknownDataset
 from dlpipe.io.download import fetch_dataset
 
 
@@ -27,7 +28,7 @@ def main(argv=None) -> None:
     args = parse(argv)
     try:
         metrics = fetch_dataset(args.name, out_dir=args.out)
-    except (DownloadError, DataError, KeyError) as e:
+    except (DownloadError, DataError, UnknownDataset) as e:  # one clear line, no traceback
         sys.exit(f"download {args.name}: {e}")
     print(json.dumps(metrics, sort_keys=True))
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["reliability_plugin"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -55,12 +55,13 @@ def commit_all(cwd: Path, msg: str) -> None:
 
 @dataclass
 class Repro:
-    """Which stages one `dvc repro` ran, restored from the run-cache, or skipped."""
+    """Which stages one `dvc repro` ran, restored from the run-cache, or skipped (+ seconds per stage run)."""
 
     ran: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     output: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def parse_repro(output: str) -> Repro:
@@ -79,9 +80,39 @@ def parse_repro(output: str) -> Repro:
     return r
 
 
-def repro(cwd: Path, *args: str, timeout: float = 600, extra_env: dict | None = None) -> Repro:
-    p = dvc(cwd, "repro", *args, timeout=timeout, extra_env=extra_env)
-    return parse_repro(p.stdout + p.stderr)
+def repro(cwd: Path, *args: str, timeout: float = 900, extra_env: dict | None = None) -> Repro:
+    """`dvc repro ARGS`, timing each stage that runs from DVC's streamed `Running stage` lines."""
+    import time
+
+    cmd = [sys.executable, "-m", "dvc", "repro", *args]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env(extra_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    t0 = time.monotonic()
+    lines, marks = [], []
+    try:
+        for line in proc.stdout:  # a killed child closes the pipe, ending the loop
+            lines.append(line)
+            if line.startswith("Running stage '"):
+                marks.append((line.split("'")[1], time.monotonic()))
+            if time.monotonic() - t0 > timeout:
+                proc.kill()
+                raise AssertionError(f"dvc repro {' '.join(args)} still running after {timeout:.0f} s in {cwd};"
+                                     f" stage times so far: {_durations(marks, time.monotonic())}")
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines)
+    if rc != 0:
+        raise AssertionError(f"dvc repro {' '.join(args)} exited {rc} in {cwd}\n{out[-5000:]}")
+    r = parse_repro(out)
+    r.seconds = _durations(marks, time.monotonic())
+    return r
+
+
+def _durations(marks: list[tuple[str, float]], end: float) -> dict[str, float]:
+    ends = [t for _, t in marks[1:]] + [end]
+    return {name: round(e - t, 1) for (name, t), e in zip(marks, ends)}
 
 
 def snapshot(dest: Path, scale: str | None = "tiny") -> Path:
@@ -158,23 +189,32 @@ class Golden:
     seconds: float
 
 
-_GOLDEN: dict[str, Golden] = {}
+_GOLDEN: dict[str, object] = {}
+GOLDEN_TIMEOUT = 1800  # seconds for the first full tiny repro (minutes of stage work on a loaded 2-core CPU)
 
 
 def golden(tmp_path_factory, mirror: Path) -> Golden:
-    """Build the session's golden repo once (the first test module that asks pays for it)."""
+    """Build the session's golden repo once (the first test module that asks pays; a failure is remembered)."""
     if "g" not in _GOLDEN:
         import time
 
         root = tmp_path_factory.mktemp("golden")
-        repo = snapshot(root / "repo")
         trace = root / "params-trace.jsonl"
         t0 = time.perf_counter()
-        first = repro(repo, extra_env={"DLPIPE_MIRROR": str(mirror), "DLPIPE_PARAMS_TRACE": str(trace)})
-        seconds = time.perf_counter() - t0
-        commit_all(repo, "tiny repro")
-        _GOLDEN["g"] = Golden(repo, first, trace, seconds)
-    return _GOLDEN["g"]
+        try:
+            repo = snapshot(root / "repo")
+            first = repro(repo, timeout=GOLDEN_TIMEOUT,
+                          extra_env={"DLPIPE_MIRROR": str(mirror), "DLPIPE_PARAMS_TRACE": str(trace)})
+            commit_all(repo, "tiny repro")
+            _GOLDEN["g"] = Golden(repo, first, trace, time.perf_counter() - t0)
+            slowest = sorted(first.seconds.items(), key=lambda kv: -kv[1])[:8]
+            print(f"\ngolden tiny repro: {len(first.ran)} stages, {_GOLDEN['g'].seconds:.0f} s; slowest: {slowest}")
+        except AssertionError as e:
+            _GOLDEN["g"] = e
+    g = _GOLDEN["g"]
+    if isinstance(g, AssertionError):
+        raise AssertionError(f"the tiny-scale `dvc repro` these tests share failed:\n{g}")
+    return g
 
 
 def copy_built(g: Golden, dest: Path) -> Path:

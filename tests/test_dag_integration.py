@@ -15,10 +15,11 @@ from dvc_helpers import copy_built, downstream, get_param, golden, lock, repro, 
 
 pytestmark = pytest.mark.slow
 
-# (stage, param key, new value from old): a change each stage's output really depends on.
+# (stage or foreach group, param key, new value from old). Whether followers rerun depends on whether
+# the stage's outputs changed (DVC compares hashes), which the test reads from dvc.lock.
 PARAM_CHANGES = [
     ("train_classifier", "imdb.train_classifier.lr", lambda v: v * 2),
-    ("tokenize", "imdb.tokenize.max_len", lambda v: max(8, v // 2)),
+    ("tokenize", "imdb.tokenize.chunk_size", lambda v: v + 1),
     ("train_head", "vision.train_head.lr", lambda v: v * 2),
 ]
 VISION_ONLY_MODULE = "src/dlpipe/models/darknet.py"
@@ -28,24 +29,28 @@ VISION_ONLY_MODULE = "src/dlpipe/models/darknet.py"
 def built(tmp_path_factory, mirror):
     """A copy of the session's golden tiny repo (first full repro traced); yields (repo, report, trace)."""
     g = golden(tmp_path_factory, mirror)
-    g.first.seconds = g.seconds
     repo = copy_built(g, tmp_path_factory.mktemp("dag") / "repo")
     yield repo, g.first, g.trace
+    print(f"\nfull tiny repro: {len(g.first.ran)} stages in {g.seconds:.0f} s; per stage: {g.first.seconds}")
 
 
 def _stage_names(repo: Path) -> list[str]:
     return [s.name for s in dagcheck.load_stages(repo)]
 
 
-def _find_stage(repo: Path, short: str) -> str | None:
-    return next((n for n in _stage_names(repo) if n == short or n.startswith(short + "@")), None)
+def _find_stages(repo: Path, short: str) -> set[str]:
+    """The stage called ``short``, or every ``short@item`` of a foreach group."""
+    return {n for n in _stage_names(repo) if n == short or n.startswith(short + "@")}
+
+
+def _outs(lk: dict, names: set[str]) -> dict:
+    return {n: [(o["path"], o.get("md5")) for o in lk.get(n, {}).get("outs", [])] for n in names}
 
 
 def test_full_repro_runs_every_stage_once(built):
     repo, first, _ = built
     assert sorted(first.ran) == sorted(_stage_names(repo)), first.output[-3000:]
     assert len(first.ran) == len(set(first.ran))
-    print(f"full tiny repro: {len(first.ran)} stages in {first.seconds:.1f} s")
 
 
 def test_every_stage_reads_exactly_its_declared_params(built):
@@ -74,7 +79,7 @@ def test_readme_edit_reruns_nothing(built):
         readme.write_text(before)
 
 
-def _change_and_revert(repo: Path, stage: str, apply, revert):
+def _change_and_revert(repo: Path, apply, revert):
     """Apply a change, repro, revert it, repro again; returns both reports."""
     lock_before = lock(repo)
     apply()
@@ -90,21 +95,30 @@ def _change_and_revert(repo: Path, stage: str, apply, revert):
 @pytest.mark.parametrize("short,key,bump", PARAM_CHANGES, ids=[c[1] for c in PARAM_CHANGES])
 def test_param_change_reruns_stage_and_followers_only(built, short, key, bump):
     repo, _, _ = built
-    stage, old = _find_stage(repo, short), get_param(repo, key)
-    if stage is None or old is None:
+    stages, old = _find_stages(repo, short), get_param(repo, key)
+    if not stages or old is None:
         pytest.skip(f"stage '{short}' or param '{key}' not in this repo's dvc.yaml/params.yaml yet")
-    changed, restored = _change_and_revert(
-        repo, stage, lambda: set_param(repo, key, bump(old)), lambda: set_param(repo, key, old))
-    allowed = downstream(repo, {stage})
-    assert stage in changed.ran, changed.output[-3000:]
-    assert set(changed.ran) <= allowed, f"{key} reran unrelated stages: {set(changed.ran) - allowed}"
-    if allowed - {stage}:
-        assert len(changed.ran) > 1, f"{key} changed {stage}'s output but no follower reran"
+    before = lock(repo)
+    set_param(repo, key, bump(old))
+    try:
+        changed = repro(repo)
+        after = lock(repo)
+    finally:
+        set_param(repo, key, old)
+    restored = repro(repo)
+    ran, allowed = set(changed.ran), downstream(repo, stages)
+    assert stages <= ran, f"{key} changed but {stages - ran} did not rerun\n{changed.output[-3000:]}"
+    assert ran <= allowed, f"{key} reran unrelated stages: {ran - allowed}"
+    if _outs(before, stages) != _outs(after, stages) and allowed - stages:
+        assert ran - stages, f"{key} changed {short}'s outputs but no follower reran"
+    elif _outs(before, stages) == _outs(after, stages):
+        assert ran == stages, f"{short}'s outputs are unchanged, yet followers reran: {ran - stages}"
     # Run-cache: the old value's results come back without executing anything.
     assert restored.ran == [], restored.output[-3000:]
-    assert stage in restored.cached and any(
-        f"Stage '{stage}' is cached - skipping run, checking out outputs" in line
-        for line in restored.output.splitlines())
+    assert lock(repo) == before, "setting the param back did not restore dvc.lock"
+    lines = restored.output.splitlines()
+    for st in stages:
+        assert any(f"Stage '{st}' is cached - skipping run, checking out outputs" in ln for ln in lines), st
 
 
 def test_vision_module_edit_reruns_only_its_importers(built):
@@ -116,7 +130,7 @@ def test_vision_module_edit_reruns_only_its_importers(built):
     path = repo / VISION_ONLY_MODULE
     before = path.read_text()
     changed, restored = _change_and_revert(
-        repo, "", lambda: path.write_text(before + "\n# a comment: no behaviour change\n"),
+        repo, lambda: path.write_text(before + "\n# a comment: no behaviour change\n"),
         lambda: path.write_text(before))
     assert importers <= set(changed.ran), f"importers that did not rerun: {importers - set(changed.ran)}"
     allowed = downstream(repo, importers)
@@ -128,3 +142,23 @@ def test_every_stage_is_up_to_date_after_the_tests(built):
     repo, _, _ = built
     r = repro(repo)
     assert r.ran == [] and r.cached == [], r.output[-3000:]
+
+
+def test_dlpipe_status_names_the_changed_param(built):
+    from dlpipe import status
+
+    repo, _, _ = built
+    found = [(c[0], c[1]) for c in PARAM_CHANGES if _find_stages(repo, c[0]) and get_param(repo, c[1]) is not None]
+    if not found:
+        pytest.skip("none of the PARAM_CHANGES stages exist yet")
+    short, key = found[0]
+    old = get_param(repo, key)
+    set_param(repo, key, PARAM_CHANGES[[c[1] for c in PARAM_CHANGES].index(key)][2](old))
+    try:
+        rows = {r.stage: r for r in status.collect(repo)}
+    finally:
+        set_param(repo, key, old)
+    for st in _find_stages(repo, short):
+        assert rows[st].state == "changed" and f"params changed: {key}" in rows[st].reasons, rows[st]
+    others = {n: r.state for n, r in rows.items() if n not in downstream(repo, _find_stages(repo, short))}
+    assert set(others.values()) == {"up to date"}, others

@@ -361,3 +361,20 @@ def test_dvc_repro_download_is_cached(tiny_repo, mirror):
     assert second.returncode == 0 and "didn't change, skipping" in second.stdout, second.stdout
     status = run([*dvc, "status", "download@imdb_sample"])
     assert "up to date" in status.stdout, status.stdout
+
+
+@pytest.mark.fault("Download", "stage given an unknown dataset: exit 1 with one line listing known names")
+def test_stage_script_unknown_dataset(repo_root, tmp_path):
+    res = subprocess.run([sys.executable, str(repo_root / "stages" / "download.py"), "imbd", str(tmp_path / "imbd")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("download imbd: unknown dataset 'imbd' (known datasets: ")
+    assert not (tmp_path / "imbd").exists()
+
+
+def test_stage_script_writes_into_declared_out_dir(repo_root, mirror, tmp_path):
+    out = tmp_path / "somewhere" / "else"
+    res = subprocess.run([sys.executable, str(repo_root / "stages" / "download.py"), "tinyshakespeare", str(out)],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "DLPIPE_MIRROR": str(mirror)})
+    assert res.returncode == 0, res.stderr
+    assert '"downloaded": 1' in res.stdout and (out / "input.txt").stat().st_size == 1115394

@@ -95,3 +95,28 @@ def test_pictures_are_written(tmp_path):
     plot_prediction_grid(imgs, ["3", "7", "7", "3"], ["3", "7", "3", "3"], tmp_path / "grid.png", ncols=3)
     for name in ("cm.png", "grid.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grid_picks_mixes_mistakes_and_hits():
+    from dlpipe.tasks.vision_eval import grid_picks
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    pred = np.array([1, 0, 0, 0, 0, 1, 1, 1])            # two mistakes: rows 0 and 4
+    pick = grid_picks(y, pred, n_show=6, seed=0)
+    assert len(pick) == 6 and {0, 4} <= set(pick.tolist())
+    assert grid_picks(y, y, n_show=20, seed=0).tolist() == list(range(8))   # fewer images than slots
+
+
+def test_transfer_summary(tmp_path):
+    import json
+    from dlpipe.tasks.vision_eval import transfer_summary
+    def put(name, obj):
+        (tmp_path / name).write_text(json.dumps(obj))
+        return tmp_path / name
+    evals = {k: put(f"e_{k}", {"accuracy": a}) for k, a in
+             {"head_full": 0.9, "finetune_full": 0.95, "scratch_full": 0.93, "finetune_low": 0.9, "scratch_low": 0.6}.items()}
+    trains = {"head_full": put("t1", {"epoch_seconds": 0.5, "n_train": 100}),
+              "finetune_full": put("t2", {"epoch_seconds": 10.0, "n_train": 100})}
+    s = transfer_summary(evals, trains)
+    assert s["finetune_over_head_epoch_time"] == 20.0
+    assert s["pretrained_minus_scratch_low"] == pytest.approx(0.3)
+    assert s["accuracy"]["head_full"] == 0.9

@@ -164,3 +164,17 @@ def test_save_and_load_model(tmp_path):
     assert torch.equal(m.weight, m2.weight)
     with pytest.raises(CheckpointMismatch, match=r"shape mismatch: weight: checkpoint \(2, 3\) vs model \(4, 3\)"):
         load_model(tmp_path / "m.pt", nn.Linear(3, 4))
+
+
+def test_training_flag_seen_by_before_validate():
+    class Seen(Callback):
+        def __init__(self):
+            self.flags = []
+
+        def before_validate(self):
+            self.flags.append(self.learn.training)
+    cb = Seen()
+    learn = learner(cbs=[cb])
+    learn.fit(2, 1e-2)
+    learn.validate()
+    assert cb.flags == [True, True, False]        # two end-of-epoch validations, then a standalone one

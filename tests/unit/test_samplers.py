@@ -6,7 +6,7 @@ import torch
 from dlpipe.text.corpus import Corpus
 from dlpipe.text.samplers import ClassifierDataset, SortishSampler, SortSampler, pad_collate
 
-LENGTHS = np.random.default_rng(0).integers(5, 2000, size=3000)
+LENGTHS = np.random.default_rng(0).integers(5, 2000, size=3200)  # 200 full batches of 16
 
 
 def test_sort_sampler_is_descending_and_complete():

@@ -83,7 +83,7 @@ def fetch(ds: Dataset, out: Path, mirror: str = "", timeout: float = TIMEOUT, pr
         stamp = _read_stamp(out)
         todo = [f for f in ds.files if not _is_verified(out / f.path, f, stamp)]
         _download_all(ds, todo, out, mirror, timeout, stamp, progress)
-        extracted = _extract_all(ds, out, stamp, force=bool(todo))
+        extracted = _extract_all(ds, out, stamp, force=bool(todo), progress=progress)
         write_json(out / STAMP, stamp)
     except BaseException:
         if created:  # a failed first run leaves no empty directories behind
@@ -257,7 +257,7 @@ def _reason(e: object) -> str:
 
 # ---- extraction -----------------------------------------------------------------------------
 
-def _extract_all(ds: Dataset, out: Path, stamp: dict, force: bool) -> int:
+def _extract_all(ds: Dataset, out: Path, stamp: dict, force: bool, progress: bool) -> int:
     """Extract every archive of ``ds`` into ``out`` via one staging directory; returns archives extracted."""
     archives = [f for f in ds.files if f.extract]
     if not archives:
@@ -269,8 +269,8 @@ def _extract_all(ds: Dataset, out: Path, stamp: dict, force: bool) -> int:
     reserved = {STAMP} | {Path(f.path).parts[0] for f in ds.files}
     staging = Path(tempfile.mkdtemp(prefix=".tmp-extract.", dir=out))
     try:
-        for f in tqdm(archives, desc=f"extract {ds.name}", unit="archive", disable=len(archives) < 2):
-            extract_archive(out / f.path, f.extract, staging, f.strip)
+        for f in archives:
+            extract_archive(out / f.path, f.extract, staging, f.strip, progress=progress)
         entries = sorted(p.name for p in staging.iterdir())
         clash = sorted(reserved & set(entries))
         if clash:

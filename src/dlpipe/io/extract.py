@@ -15,10 +15,13 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from tqdm import tqdm
+
 from dlpipe.errors import DataError
 
 
-def extract_archive(archive: str | os.PathLike, kind: str, dest: str | os.PathLike, strip: int = 0) -> list[str]:
+def extract_archive(archive: str | os.PathLike, kind: str, dest: str | os.PathLike, strip: int = 0,
+                    progress: bool = False) -> list[str]:
     """Extract ``archive`` (``kind`` 'tar' or 'zip') into the existing directory ``dest``.
 
     Args:
@@ -27,17 +30,22 @@ def extract_archive(archive: str | os.PathLike, kind: str, dest: str | os.PathLi
         dest: target directory; members are merged into it.
         strip: leading path components dropped from each member (``tar --strip-components``);
             members with no components left (e.g. the top directory itself) are skipped.
+        progress: show a tqdm counter of members written.
     Returns:
         The sorted top-level names created under ``dest``.
     """
     archive, dest = Path(archive), Path(dest)
     if kind == "tar":
-        names = _extract_tar(archive, dest, strip)
+        names = _extract_tar(archive, dest, strip, progress)
     elif kind == "zip":
-        names = _extract_zip(archive, dest, strip)
+        names = _extract_zip(archive, dest, strip, progress)
     else:
         raise ValueError(f"{archive}: unknown archive kind {kind!r} (expected 'tar' or 'zip')")
     return sorted(names)
+
+
+def _bar(plan: list, archive: Path, progress: bool):
+    return tqdm(plan, desc=f"extract {archive.name}", unit="file", disable=not progress, mininterval=0.5)
 
 
 def member_parts(archive: Path, name: str, strip: int) -> tuple[str, ...] | None:
@@ -118,7 +126,7 @@ class _Dest:
         self.safe.clear()
 
 
-def _extract_tar(archive: Path, dest: Path, strip: int) -> set[str]:
+def _extract_tar(archive: Path, dest: Path, strip: int, progress: bool) -> set[str]:
     try:
         tar = tarfile.open(archive)
     except (tarfile.TarError, OSError) as e:
@@ -129,7 +137,7 @@ def _extract_tar(archive: Path, dest: Path, strip: int) -> set[str]:
         for m, parts in plan:  # check everything before writing anything
             _check_tar_member(archive, m, parts, strip)
         tops, out = set(), _Dest(dest, archive)
-        for m, parts in plan:
+        for m, parts in _bar(plan, archive, progress):
             if parts is None:
                 continue
             tops.add(parts[0])
@@ -176,7 +184,7 @@ def _write_tar_member(tar: tarfile.TarFile, m: tarfile.TarInfo, parts, out: _Des
     os.utime(target, (m.mtime, m.mtime))
 
 
-def _extract_zip(archive: Path, dest: Path, strip: int) -> set[str]:
+def _extract_zip(archive: Path, dest: Path, strip: int, progress: bool) -> set[str]:
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:
@@ -192,7 +200,7 @@ def _extract_zip(archive: Path, dest: Path, strip: int) -> set[str]:
                 _check_link(archive, info.filename, parts, zf.read(info).decode("utf-8", "replace"))
             plan.append((info, parts, mode))
         tops, out = set(), _Dest(dest, archive)
-        for info, parts, mode in plan:
+        for info, parts, mode in _bar(plan, archive, progress):
             if parts is None:
                 continue
             tops.add(parts[0])

@@ -36,20 +36,22 @@ def batchify(stream: np.ndarray, bs: int) -> np.ndarray:
     return np.asarray(stream[:n_steps * bs]).reshape(bs, n_steps).T
 
 
+def draw_seq_len(bptt: int, rng: np.random.Generator, p_bptt: float = 0.95, sigma: float = 5.0,
+                 min_seq: int = 5) -> int:
+    """One draw: ``bptt`` w.p. ``p_bptt`` else ``bptt / 2``, then ``max(min_seq, int(Normal(., sigma)))``."""
+    base = bptt if rng.random() < p_bptt else bptt / 2
+    return max(min_seq, int(rng.normal(base, sigma)))
+
+
 def draw_seq_lens(n_steps: int, bptt: int, rng: np.random.Generator, p_bptt: float = 0.95,
                   sigma: float = 5.0, min_seq: int = 5, random_bptt: bool = True) -> np.ndarray:
     """Sequence lengths covering rows 0..n_steps-2 (each x row needs the next row as its y).
 
-    Per batch, as in the lecture (from AWD-LSTM): ``bptt`` with probability ``p_bptt`` else
-    ``bptt / 2``, then ``max(min_seq, int(Normal(that, sigma)))``; the last one is cut to fit.
+    Per batch, as in the lecture (from AWD-LSTM), see :func:`draw_seq_len`; the last is cut to fit.
     """
     lens, i = [], 0
     while i < n_steps - 1:
-        if random_bptt:
-            base = bptt if rng.random() < p_bptt else bptt / 2
-            seq = max(min_seq, int(rng.normal(base, sigma)))
-        else:
-            seq = bptt
+        seq = draw_seq_len(bptt, rng, p_bptt, sigma, min_seq) if random_bptt else bptt
         seq = min(seq, n_steps - 1 - i)
         lens.append(seq)
         i += seq

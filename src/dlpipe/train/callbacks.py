@@ -61,7 +61,7 @@ class Recorder(Callback):
         learn = self.learn
         if not learn.training:
             return
-        loss = float(learn.loss.detach())
+        loss = learn.loss_value
         bs = learn.batch_size
         self._sum, self._n = self._sum + loss * bs, self._n + bs
         self.steps.append((learn.step, loss, learn.opt.param_groups[-1]["lr"]))
@@ -112,7 +112,7 @@ class ProgressCallback(Callback):
         if not self.learn.training or self.bar is None:
             return
         self._k += 1   # debiased exponential moving average of the loss, as fastai shows it
-        self._smooth = 0.98 * self._smooth + 0.02 * float(self.learn.loss.detach())
+        self._smooth = 0.98 * self._smooth + 0.02 * self.learn.loss_value
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{self._smooth / (1 - 0.98 ** self._k):.4f}", refresh=False)
 

@@ -141,6 +141,7 @@ class Learner:
                 resume.save(self, self.epoch + 1, 0)
         except CancelFit:
             pass
+        self.training = False                              # a validate() after fit is a standalone one
         self.finished_phases.append(self.phase)
         self("after_fit")
         resume.save(self, None, None)
@@ -203,8 +204,10 @@ class Learner:
                 torch._foreach_mul_(ps, 1 - g["lr"] * self.wd)
 
     def _check_finite(self) -> None:
-        if not torch.isfinite(self.loss.detach()).all():
-            raise FloatingPointError(f"non-finite loss {float(self.loss.detach()):g} at epoch {self.epoch}, "
+        """Fail fast; keeps ``loss_value`` (a float) so callbacks need no second device sync."""
+        self.loss_value = float(self.loss.detach())
+        if not math.isfinite(self.loss_value):
+            raise FloatingPointError(f"non-finite loss {self.loss_value:g} at epoch {self.epoch}, "
                                      f"step {self.step} (phase '{self.phase}')")
 
     def _autocast(self):
