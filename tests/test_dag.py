@@ -224,6 +224,7 @@ def mini_repo(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # a real `dvc repro` of three trivial stages: seconds, more on a loaded machine
 def test_status_names_changed_param_keys_and_upstream(mini_repo):
     from dlpipe import status
 

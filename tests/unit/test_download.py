@@ -330,6 +330,10 @@ def test_real_imdb_sample_from_mirror(mirror, tmp_path):
     assert (out / "train.csv").stat().st_size == 1119660 and (out / "valid.csv").stat().st_size == 294528
     assert dataset_status("imdb_sample", tmp_path) == "verified"
     assert dataset_status("imdb_sample", tmp_path, rehash=True) == "verified"
+    (out / "valid.csv").unlink()
+    assert dataset_status("imdb_sample", tmp_path) == "partial"
+    assert fetch_dataset("imdb_sample", dest_root=tmp_path, mirror="", progress=False)["extracted"] == 1  # no network
+    assert (out / "valid.csv").stat().st_size == 294528
 
 
 def test_env_mirror_is_read_at_call_time(mirror, tmp_path, monkeypatch):

@@ -66,11 +66,14 @@ def imdb_rows(mirror, tmp_path_factory):
         return list(csv.reader(fh))[:60]
 
 
-@pytest.mark.slow  # spawns 2 processes that each import spaCy (seconds each on a loaded machine)
-def test_tokenize_is_byte_identical_across_workers(imdb_rows, tmp_path):
+@pytest.mark.parametrize("start_method", [
+    "fork",
+    pytest.param("spawn", marks=pytest.mark.slow),  # each worker imports spaCy afresh: ~10 s under load
+])
+def test_tokenize_is_byte_identical_across_workers(imdb_rows, tmp_path, start_method):
     src = _write_csv(tmp_path / "in.csv", imdb_rows)
     tokenize_csv(src, tmp_path / "w1", TokenizeParams(n_workers=1, chunk_size=7))
-    m2 = tokenize_csv(src, tmp_path / "w2", TokenizeParams(n_workers=2, chunk_size=7))
+    m2 = tokenize_csv(src, tmp_path / "w2", TokenizeParams(n_workers=2, chunk_size=7), start_method=start_method)
     assert _digest(tmp_path / "w1") == _digest(tmp_path / "w2") and m2["docs"] == len(imdb_rows)
 
 
@@ -89,11 +92,11 @@ def test_token_store_round_trip_and_chunking(imdb_rows, tmp_path, tok):
 
 
 def test_unk_metrics_and_multi_field_rows(tmp_path):
-    src = _write_csv(tmp_path / "in.csv", [["0", "a <unk> b", "second field"], ["1", "clean"]])
+    src = _write_csv(tmp_path / "in.csv", [["0", "a <unk> <unk> b", "second field"], ["1", "clean"], ["0", "<unk>"]])
     m = tokenize_csv(src, tmp_path / "out", TokenizeParams(n_workers=1, chunk_size=10))
     docs = list(iter_token_docs(tmp_path / "out"))
-    assert docs[0] == "xxbos xxfld 1 a xxunk b xxfld 2 second field".split()
-    assert (m["unk_tokens"], m["docs_with_unk"]) == (1, 1)
+    assert docs[0] == "xxbos xxfld 1 a xxunk xxunk b xxfld 2 second field".split()
+    assert (m["unk_tokens"], m["docs_with_unk"]) == (3, 2)
 
 
 def test_reader_handles_block_boundaries(tmp_path, monkeypatch):

@@ -130,20 +130,23 @@ def clean_tmp(out: Path, ds: Dataset) -> list[Path]:
 
 
 def dataset_status(name: str, dest_root: str | os.PathLike = Path("data/raw"), rehash: bool = False) -> str:
-    """'verified', 'missing', 'partial' (some files absent) or 'changed' (a file fails its checksum).
+    """'verified', 'missing', 'partial' (files absent, or extracted members deleted) or 'changed'.
 
-    Without ``rehash`` a file counts as verified when the stamp matches its size and mtime.
+    'changed' means a file fails its checksum. Without ``rehash`` a file counts as verified when
+    the stamp matches its size and mtime.
     """
     ds = registry.get(name)
     out = Path(dest_root) / name
     present = [f for f in ds.files if (out / f.path).is_file()]
     if not present:
         return "missing"
-    stamp = {} if rehash else _read_stamp(out)
-    ok = all(_is_verified(out / f.path, f, stamp, update=False) for f in present)
-    if not ok:
+    stamp = _read_stamp(out)
+    if not all(_is_verified(out / f.path, f, {} if rehash else stamp, update=False) for f in present):
         return "changed"
-    return "verified" if len(present) == len(ds.files) else "partial"
+    entries = stamp["extracted"].get("entries", [])  # none recorded (e.g. after `dvc pull`): not judged
+    if len(present) < len(ds.files) or not all((out / e).exists() for e in entries):
+        return "partial"
+    return "verified"
 
 
 # ---- stamp ----------------------------------------------------------------------------------

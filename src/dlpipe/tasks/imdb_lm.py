@@ -28,9 +28,10 @@ from dlpipe.errors import DataError
 from dlpipe.io.atomic import atomic_dir, write_text
 from dlpipe.io.checkpoint import load_model, save_model
 from dlpipe.models.awd_lstm import LM_DROPS, AWDLSTMConfig, AWDLSTMLM, lm_splitter, remap_lm_state
+from dlpipe.params import ParamsError
 from dlpipe.runtime import seed_everything, set_threads
 from dlpipe.text.callbacks import RNNCallback, RNNRegularizer, lm_loss
-from dlpipe.text.corpus import load_corpus
+from dlpipe.text.corpus import Corpus, load_corpus
 from dlpipe.text.generate import detokenize, generate
 from dlpipe.text.lm_data import LMLoader
 from dlpipe.text.tokenize import tokenize_texts
@@ -72,6 +73,8 @@ class LMParams:
     alpha: float = field(metadata=dict(ge=0.0))   # AR
     beta: float = field(metadata=dict(ge=0.0))    # TAR
     pretrained: bool                              # fine-tune only: start from the pretrained LM
+    max_vocab: int | None = field(metadata=dict(ge=10))  # pretrain only: keep the most frequent words
+    max_tokens: int | None = field(metadata=dict(ge=1))  # per epoch: a seeded subset of whole documents
     checkpoint_every: int = field(metadata=dict(ge=0))
 
 
@@ -137,12 +140,32 @@ def load_lm(lm_dir: Path, drop_mult: float | None = None) -> tuple[AWDLSTMLM, li
     return model, read_itos(Path(lm_dir) / "itos.json"), blob["extra"]
 
 
+def cap_vocab(corpus: Corpus, n: int | None) -> Corpus:
+    """Ids >= ``n`` become xxunk (0): itos is sorted by frequency, so this keeps the top ``n``."""
+    if n is None:
+        return corpus
+    ids = np.asarray(corpus.ids)
+    return Corpus(np.where(ids < n, ids, 0).astype(np.int32), corpus.offsets, corpus.labels, corpus.path)
+
+
+def subsample(corpus: Corpus, max_tokens: int | None, seed: int) -> Corpus:
+    """A seeded random subset of whole documents holding about ``max_tokens`` tokens (order kept)."""
+    if max_tokens is None or corpus.n_tokens <= max_tokens:
+        return corpus
+    perm = np.random.default_rng(seed).permutation(len(corpus))
+    n_docs = int(np.searchsorted(np.cumsum(corpus.lengths[perm]), max_tokens)) + 1
+    keep = np.sort(perm[:n_docs])
+    docs = [np.asarray(corpus.doc(i)) for i in keep]
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
+    return Corpus(np.concatenate(docs).astype(np.int32), offsets, np.asarray(corpus.labels)[keep], corpus.path)
+
+
 def lm_learner(model: AWDLSTMLM, data_dir: Path, p: LMParams, rt: RuntimeParams, direction: Direction,
                run_dir: Path, log_dir: Path, fp: str) -> Learner:
     """Learner over ``data_dir/{train,valid}`` token streams (reversed for ``bwd``)."""
     back = direction == "bwd"
-    train = load_corpus(data_dir / "train")
-    valid = load_corpus(data_dir / "valid")
+    train = cap_vocab(subsample(load_corpus(data_dir / "train"), p.max_tokens, rt.seed), p.max_vocab)
+    valid = cap_vocab(load_corpus(data_dir / "valid"), p.max_vocab)
     train_dl = LMLoader(train, p.bs, p.bptt, rt.seed, shuffle=True, backwards=back)
     valid_dl = LMLoader(valid, p.bs, p.bptt, rt.seed, backwards=back, random_bptt=False)
     return Learner(model, train_dl, valid_dl, lm_loss, opt_func=adamw(), splitter=lm_splitter,
@@ -162,6 +185,10 @@ def fit_lm(learn: Learner, p: LMParams, with_last_group: bool) -> None:
     learn.fit(p.epochs, lr, schedule=p.schedule, phase="all")
 
 
+def train_tokens(learn: Learner) -> int:
+    return len(learn.train_dl.stream)
+
+
 def lm_metrics(learn: Learner, t0: float, n_tokens: int, extra: dict) -> dict:
     m = learn.validate()
     return {"valid_loss": m["valid_loss"], "perplexity": math.exp(min(m["valid_loss"], 50.0)),
@@ -175,13 +202,13 @@ def pretrain_lm(data_dir: Path, out_dir: Path, m: ModelParams, p: LMParams, rt: 
     """Train an AWD-LSTM LM from scratch on the pretraining corpus (``data_dir``: itos.json, train/, valid/)."""
     setup(rt)
     t0 = time.time()
-    itos = read_itos(data_dir / "itos.json")
+    itos = read_itos(data_dir / "itos.json")[:p.max_vocab]   # a smaller vocab: a cheaper softmax
     model = AWDLSTMLM(model_config(m, len(itos), p.drop_mult))
     fp = fingerprint("pretrain_lm", direction, dataclasses.asdict(m), dataclasses.asdict(p), rt.seed,
                      files=(data_dir / "itos.json", data_dir / "train" / "ids.npy"))
     learn = lm_learner(model, data_dir, p, rt, direction, run_dir, log_dir, fp)
     fit_lm(learn, p, with_last_group=False)
-    metrics = lm_metrics(learn, t0, load_corpus(data_dir / "train").n_tokens * p.epochs, {"vocab": len(itos)})
+    metrics = lm_metrics(learn, t0, train_tokens(learn) * p.epochs, {"vocab": len(itos)})
     save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
     return metrics
 
@@ -205,6 +232,8 @@ def init_finetune_model(pre_dir: Path, itos: list[str], m: ModelParams, p: LMPar
 def finetune_lm(pre_dir: Path, data_dir: Path, out_dir: Path, m: ModelParams, p: LMParams, rt: RuntimeParams,
                 direction: Direction, run_dir: Path, log_dir: Path) -> dict:
     """Fine-tune the pretrained LM on the IMDb LM set (``data_dir``: itos.json, train/, valid/)."""
+    if p.max_vocab is not None:
+        raise ParamsError("imdb.finetune_lm.max_vocab: must be null (the IMDb vocabulary is the classifier's)")
     setup(rt)
     t0 = time.time()
     itos = read_itos(data_dir / "itos.json")
@@ -213,7 +242,7 @@ def finetune_lm(pre_dir: Path, data_dir: Path, out_dir: Path, m: ModelParams, p:
     fp = fingerprint("finetune_lm", direction, dataclasses.asdict(m), dataclasses.asdict(p), rt.seed, files=files)
     learn = lm_learner(model, data_dir, p, rt, direction, run_dir, log_dir, fp)
     fit_lm(learn, p, with_last_group=p.pretrained)
-    n_tok = load_corpus(data_dir / "train").n_tokens * (p.epochs + (p.last_epochs if p.pretrained else 0))
+    n_tok = train_tokens(learn) * (p.epochs + (p.last_epochs if p.pretrained else 0))
     metrics = lm_metrics(learn, t0, n_tok, {"vocab": len(itos), **stats})
     save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
     return metrics

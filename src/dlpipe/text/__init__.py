@@ -1,0 +1,1 @@
+"""Text pipeline: rules, spaCy tokenization, vocabulary, id corpora, LM batching and samplers."""

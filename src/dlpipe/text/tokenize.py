@@ -1,6 +1,6 @@
 """Tokenize a ``label,text`` CSV into a token store: fastai's rules + spaCy, parallel and streaming.
 
-The CSV is read ``chunk_size`` rows at a time; chunks go to ``n_workers`` spawned processes (at
+The CSV is read ``chunk_size`` rows at a time; chunks go to ``n_workers`` processes (at
 most ``2 * n_workers`` chunks in flight) and their results are appended to ``tokens.bin`` in
 input order as they arrive, so memory is bounded by the chunk size, not the corpus, and the
 output bytes do not depend on ``n_workers``. Format: see :mod:`dlpipe.text.corpus`.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import os
+import sys
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -77,20 +78,27 @@ _WORKER_TOKENIZER = None
 
 def _init_worker() -> None:
     global _WORKER_TOKENIZER
-    _WORKER_TOKENIZER = make_tokenizer()
+    if _WORKER_TOKENIZER is None:  # a forked worker already has the parent's
+        _WORKER_TOKENIZER = make_tokenizer()
 
 
 def _work(texts: list[str]) -> tuple[bytes, np.ndarray, int]:
     return _encode_chunk(texts, _WORKER_TOKENIZER)
 
 
-def ordered_map(fn: Callable, items: Iterable, n_workers: int, initializer: Callable) -> Iterator:
-    """``map(fn, items)`` over spawned processes, in order, with at most 2*n_workers in flight."""
+# Linux: fork, so workers inherit the parent's already-imported spaCy (seconds saved per run);
+# elsewhere spawn. Everything a worker runs is a top-level function, so both work.
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+
+
+def ordered_map(fn: Callable, items: Iterable, n_workers: int, initializer: Callable,
+                start_method: str | None = None) -> Iterator:
+    """``map(fn, items)`` over worker processes, in order, with at most 2*n_workers in flight."""
+    initializer()  # in the parent too: forked workers inherit it, n_workers=1 uses it directly
     if n_workers == 1:
-        initializer()
         yield from map(fn, items)
         return
-    ctx = multiprocessing.get_context("spawn")  # safe with torch/threads in the parent
+    ctx = multiprocessing.get_context(start_method or START_METHOD)
     with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=initializer) as ex:
         pending: deque = deque()
         for item in items:
@@ -133,7 +141,8 @@ def _label(row: list[str], src, line: int) -> int:
         raise DataError(f"{src}: line {line}: label must be an integer class index, got {row[0][:40]!r}") from None
 
 
-def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: TokenizeParams) -> dict:
+def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: TokenizeParams,
+                 start_method: str | None = None) -> dict:
     """Tokenize CSV ``src`` into the token store ``out_dir`` (written atomically).
 
     Returns:
@@ -147,7 +156,6 @@ def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: Tokenize
     labels: list[int] = []
     lengths: list[np.ndarray] = []
     words = unk = docs_with_unk = 0
-    unk_bytes = (UNK + "\x00").encode()
     chunks = read_csv_chunks(src, p.chunk_size)
     label_q: deque = deque()  # labels wait here while their texts are in a worker
 
@@ -158,13 +166,13 @@ def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: Tokenize
 
     with atomic_dir(out_dir) as tmp, open(tmp / "tokens.bin", "wb") as fh, \
             tqdm(desc=f"tokenize {src.name}", unit=" docs", mininterval=2) as bar:
-        for data, lens, n_words in ordered_map(_work, texts_only(), p.n_workers, _init_worker):
+        for data, lens, n_words in ordered_map(_work, texts_only(), p.n_workers, _init_worker, start_method):
             fh.write(data)
             labels.extend(label_q.popleft())
             lengths.append(lens)
             words += n_words
-            unk += _count_unk(data, unk_bytes)
-            docs_with_unk += _docs_with_unk(data, lens, unk_bytes)
+            n_unk, n_docs_unk = _unk_stats(data, lens)
+            unk, docs_with_unk = unk + n_unk, docs_with_unk + n_docs_unk
             bar.update(len(lens))
         if not labels:
             raise DataError(f"{src}: no rows to tokenize")
@@ -179,14 +187,10 @@ def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: Tokenize
             "n_workers": p.n_workers}
 
 
-def _count_unk(data: bytes, unk_bytes: bytes) -> int:
-    """Occurrences of the token xxunk in a chunk's NUL-terminated token bytes."""
-    return data.count(b"\x00" + unk_bytes) + data.startswith(unk_bytes)
-
-
-def _docs_with_unk(data: bytes, lens: np.ndarray, unk_bytes: bytes) -> int:
-    if unk_bytes not in data:  # the common case (raw text has no xxunk): no per-doc work
-        return 0
-    toks = data.split(b"\x00")
-    ends = np.cumsum(lens)
-    return sum(unk_bytes[:-1] in toks[e - n:e] for e, n in zip(ends, lens))
+def _unk_stats(data: bytes, lens: np.ndarray) -> tuple[int, int]:
+    """(xxunk tokens, documents holding one) in a chunk's NUL-terminated token bytes."""
+    if UNK.encode() not in data:  # the common case (raw reviews have no xxunk): no per-doc work
+        return 0, 0
+    is_unk = np.array(data.split(b"\x00")[:-1], dtype=object) == UNK.encode()
+    per_doc = np.add.reduceat(is_unk, np.cumsum(lens) - lens) if len(is_unk) else np.zeros(0)
+    return int(is_unk.sum()), int(np.count_nonzero(per_doc))

@@ -1,0 +1,150 @@
+"""Helpers for the reliability tests: tiny workspaces built from the real mirror, stage subprocesses, digests.
+
+Used by test_faults.py, test_determinism.py and test_memory.py. Stages always run as real
+subprocesses (``python stages/<name>.py ...``), the way `dvc repro` runs them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_params(dest: Path, **overrides) -> Path:
+    """params.yaml at tiny scale in ``dest``, with dotted-key overrides (``imdb__tokenize__n_workers=2``)."""
+    from dlpipe.scales import apply_scale
+
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "params.yaml"
+    shutil.copy(REPO / "params.yaml", path)
+    apply_scale(path, "tiny", REPO / "scales")
+    if overrides:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for key, value in overrides.items():
+            *parents, leaf = key.split("__")
+            node = data
+            for part in parents:
+                node = node[part]
+            assert leaf in node, f"override of an unknown key {key}"
+            node[leaf] = value
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def stage_cmd(name: str, *args: str | os.PathLike) -> list[str]:
+    return [sys.executable, str(REPO / "stages" / f"{name}.py"), *map(str, args)]
+
+
+def run_stage(name: str, *args: str | os.PathLike, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a stage to completion; fail with its output if it fails."""
+    p = subprocess.run(stage_cmd(name, *args), capture_output=True, text=True, timeout=timeout, env=stage_env())
+    assert p.returncode == 0, f"{name} exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return p
+
+
+def stage_env() -> dict:
+    # One torch thread per process: the machine is shared, and the runs compared must match.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under ``path`` (the whole output, byte for byte)."""
+    return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(path.rglob("*")) if f.is_file()}
+
+
+def extract_imdb(mirror: Path, dest: Path) -> Path:
+    """The IMDb sample (train.csv 800 rows, valid.csv 200 rows, classes.txt) under ``dest/imdb_sample``."""
+    with tarfile.open(mirror / "imdb_sample" / "imdb_sample.tgz") as tf:
+        tf.extractall(dest, filter="data")
+    return dest / "imdb_sample"
+
+
+def extract_mnist_sample(mirror: Path, dest: Path, per_class: int) -> Path:
+    """``per_class`` PNGs per class and split of mnist_sample, laid out as the download stage does."""
+    seen: Counter = Counter()
+    with tarfile.open(mirror / "mnist_sample" / "mnist_sample.tgz") as tar:
+        for m in tar:
+            parts = Path(m.name).parts
+            if m.isfile() and len(parts) == 4 and seen[parts[1:3]] < per_class:   # mnist_sample/split/cls/x.png
+                seen[parts[1:3]] += 1
+                m.name = str(Path(*parts[1:]))
+                tar.extract(m, dest, filter="data")
+    return dest
+
+
+def make_backbone(path: Path, params: Path, seed: int = 0) -> Path:
+    """A seeded, untrained Darknet saved as pretrain_backbone saves it (precompute only needs its shape)."""
+    import torch
+
+    from dlpipe import params as P
+    from dlpipe.io.checkpoint import save_model
+    from dlpipe.models.darknet import DarknetConfig, darknet
+    from dlpipe.vision.features import BackboneParams
+
+    bb = P.load(BackboneParams, "vision.backbone", params)
+    torch.manual_seed(seed)
+    cfg = DarknetConfig(in_ch=bb.in_ch, nf=bb.nf, layers=tuple(bb.layers), n_classes=10)
+    norm = {"mean": [0.13] * bb.in_ch, "std": [0.31] * bb.in_ch}
+    save_model(path, darknet(cfg), dataclasses.asdict(cfg), extra={"normalize": norm})
+    return path
+
+
+def watch(proc: subprocess.Popen, started: Callable[[], bool], timeout: float = 300) -> float:
+    """Wait until ``started()`` (the stage began writing); returns the monotonic time it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if started():
+            return time.monotonic()
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"stage exited {proc.returncode} before it started writing:\n{out[-3000:]}")
+        time.sleep(0.02)
+    raise AssertionError("stage never started writing")
+
+
+def timed_work(cmd: list[str], started: Callable[[], bool]) -> float:
+    """Run ``cmd`` to completion; seconds from when it started writing to its exit (the kill window)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=stage_env())
+    t0 = watch(proc, started)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    return time.monotonic() - t0
+
+
+def kill_at_random_point(cmd: list[str], started: Callable[[], bool], seed: int, window: float) -> float:
+    """Start ``cmd`` in its own process group; once it writes, SIGKILL the group after a seeded delay.
+
+    The delay is uniform in [0.05, 0.7] x ``window`` (the uninterrupted run's writing time), so the
+    kill lands mid-work. Returns the delay. Fails if the stage finished before the kill.
+    """
+    delay = random.Random(seed).uniform(0.05, 0.7) * window
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=stage_env(),
+                            start_new_session=True)
+    try:
+        watch(proc, started)
+        time.sleep(delay)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)   # the stage and any worker processes it forked
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"finished before the kill ({delay:.2f} s):\n{out[-2000:]}"
+    return delay
+
+
+def tmp_siblings(path: Path) -> list[Path]:
+    return [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")] if path.parent.exists() else []
