@@ -117,13 +117,17 @@ def watch(proc: subprocess.Popen, started: Callable[[], bool], timeout: float = 
     raise AssertionError("stage never started writing")
 
 
-def timed_work(cmd: list[str], started: Callable[[], bool]) -> float:
-    """Run ``cmd`` to completion; seconds from when it started writing to its exit (the kill window)."""
+def timed_work(cmd: list[str], started: Callable[[], bool], done: Callable[[], bool]) -> float:
+    """Run ``cmd`` to completion; seconds from ``started()`` to ``done()`` (the window a kill can hit).
+
+    ``done`` is when the final output appears: interpreter teardown after it is not part of the window.
+    """
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=stage_env())
     t0 = watch(proc, started)
+    t1 = watch(proc, done)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
-    return time.monotonic() - t0
+    return t1 - t0
 
 
 def kill_at_random_point(cmd: list[str], started: Callable[[], bool], seed: int, window: float) -> float:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 # (stage or foreach group, param key, new value from old). Whether followers rerun depends on whether
 # the stage's outputs changed (DVC compares hashes), which the test reads from dvc.lock.
 PARAM_CHANGES = [
-    ("train_classifier", "imdb.train_classifier.lr", lambda v: v * 2),
+    ("train_classifier", "imdb.train_classifier.lrs", lambda v: [x * 2 for x in v]),
     ("tokenize", "imdb.tokenize.chunk_size", lambda v: v + 1),
     ("train_head", "vision.train_head.lr", lambda v: v * 2),
 ]

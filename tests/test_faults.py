@@ -40,7 +40,7 @@ def test_tokenize_killed_then_rerun(mirror, tmp_path):
     params = tiny_params(tmp_path)
     cmd = lambda out: stage_cmd("tokenize_text", "--params", params, src, out)
     ref = tmp_path / "ref" / "tok"
-    window = timed_work(cmd(ref), _writing(ref))
+    window = timed_work(cmd(ref), _writing(ref), ref.exists)
     out = tmp_path / "killed" / "tok"
     kill_at_random_point(cmd(out), _writing(out), seed=1, window=window)
     _assert_absent_or_complete(out, tree_digest(ref))
@@ -69,7 +69,8 @@ def precompute_cmd(w: dict, out: Path, metrics: Path) -> list[str]:
                    "name unless complete; the rerun is byte-identical to an uninterrupted run")
 def test_precompute_killed_then_rerun(vision_work, tmp_path):
     ref = tmp_path / "ref" / "features"
-    window = timed_work(precompute_cmd(vision_work, ref, tmp_path / "ref.json"), _writing(ref))
+    window = timed_work(precompute_cmd(vision_work, ref, tmp_path / "ref.json"), _writing(ref),
+                        (tmp_path / "ref.json").exists)
     out = tmp_path / "killed" / "features"
     kill_at_random_point(precompute_cmd(vision_work, out, tmp_path / "killed.json"), _writing(out), seed=2,
                          window=window)
@@ -82,9 +83,9 @@ def test_precompute_killed_then_rerun(vision_work, tmp_path):
 
 @pytest.fixture(scope="module")
 def lm_data(mirror, tmp_path_factory) -> dict:
-    """Tiny params (2 epochs, a checkpoint every 4 steps) and the IMDb LM set numericalized."""
+    """Tiny params (a checkpoint every 4 steps of ~34) and the IMDb LM set numericalized."""
     root = tmp_path_factory.mktemp("lm")
-    params = tiny_params(root, imdb__pretrain_lm__epochs=2, imdb__pretrain_lm__checkpoint_every=4)
+    params = tiny_params(root, imdb__pretrain_lm__checkpoint_every=4)
     raw = extract_imdb(mirror, root)
     prep = root / "prepared"
     run_stage("prepare_imdb", "--params", params, raw, prep, "--metrics", root / "prep.json")
@@ -111,7 +112,8 @@ def _without_seconds(root: Path) -> tuple[dict, list[str]]:
                    "metrics under final names; the rerun resumes from --run-dir and ends with the same metrics")
 def test_training_killed_then_resumes(lm_data, tmp_path):
     ref = tmp_path / "ref"
-    window = timed_work(pretrain_cmd(lm_data, ref), lambda: (ref / "run" / "checkpoint.pt").exists())
+    window = timed_work(pretrain_cmd(lm_data, ref), (ref / "run" / "checkpoint.pt").exists,
+                        (ref / "metrics.json").exists)
     root = tmp_path / "killed"
     ckpt = root / "run" / "checkpoint.pt"
     kill_at_random_point(pretrain_cmd(lm_data, root), ckpt.exists, seed=3, window=window)

@@ -3,6 +3,7 @@
 Outputs::
 
     folder datasets  OUT/index.csv (path,label,split)   OUT/labeled.npy (index rows kept at label_fraction)
+                     (an image tree, as a folder or a tar archive read in place)
     MNIST (IDX)      OUT/{train,valid}_{images,labels}.npy   uint8 (n, 28, 28) / int64 (n,)
 
 Backbone pretraining is in :mod:`dlpipe.tasks.vision_backbone`, feature precomputation in
@@ -22,6 +23,7 @@ from dlpipe.io.arrays import save_npy
 from dlpipe.io.atomic import write_text
 from dlpipe.vision import images as I
 from dlpipe.vision.idx import read_mnist
+from dlpipe.vision.sources import open_source
 
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -49,14 +51,16 @@ def index_images(src: Path, out: Path, p: IndexParams, fmt: Literal["folder", "i
 
 
 def _index_folder(src: Path, out: Path, p: IndexParams) -> dict:
-    root = I.dataset_root(src)
-    df = I.scan_folder(root)
+    source = open_source(src)
+    df = I.index_paths(source.paths(), src)
     if df["split"].isna().all():
         df["split"] = I.stratified_split(df["label"].to_numpy(), p.valid_pct, p.seed)
     df = pd.concat([g.iloc[I.cap_per_class(g["label"].to_numpy(), p.max_per_class, p.seed)]
                     for _, g in df.groupby("split", sort=True)])
     df = df.sort_values(["split", "label", "path"], kind="stable").reset_index(drop=True)
-    modes = [I.verify_image(root / f) for f in tqdm(df["path"], desc="verify", unit="img", mininterval=1.0)]
+    source.prefetch(df["path"])              # only the capped rows are read and decoded
+    modes = [I.verify_image(source.open(f), source.name(f))
+             for f in tqdm(df["path"], desc="verify", unit="img", mininterval=1.0)]
     train = np.flatnonzero(df["split"].to_numpy() == "train")
     labeled = train[I.balanced_subset(df["label"].to_numpy()[train], p.label_fraction, p.seed)]
     out.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from dlpipe.errors import DataError
+from dlpipe.io.atomic import atomic_dir
 from dlpipe.runtime import set_threads
 from dlpipe.tasks.vision_data import RuntimeParams
 from dlpipe.vision import images as I
 from dlpipe.vision.features import BackboneParams, extract_features, load_backbone
+from dlpipe.vision.sources import open_source
 
 
 @dataclass(frozen=True)
@@ -37,29 +39,34 @@ def precompute(src: Path, index_dir: Path, model_path: Path | None, out: Path, b
                p: PrecomputeParams, rt: RuntimeParams, dataset: str) -> dict:
     """One feature store per split of ``index_dir/index.csv`` under ``out/<split>``; metrics per split."""
     set_threads(rt.num_threads)
-    root = I.dataset_root(src)
+    source = open_source(src)
     df = pd.read_csv(Path(index_dir) / "index.csv", dtype={"path": str, "label": str, "split": str})
     missing = {"path", "label", "split"} - set(df.columns)
     if missing:
         raise DataError(f"{index_dir}/index.csv: missing column(s) {sorted(missing)}; expected path,label,split")
     classes = sorted(df["label"].unique())
+    source.prefetch(df["path"])                               # a .tgz: one pass over the archive
     body, info = load_backbone(bb.weights, model_path, p.layer)
     cmode = "L" if info["in_ch"] == 1 else "RGB"              # grayscale/alpha images converted on load
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     metrics = {}
-    for split, g in df.groupby("split", sort=True):
-        paths = [root / f for f in g["path"]]
-        labels = g["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-        order = np.random.default_rng(p.seed).permutation(len(g))
-        meta = {"dataset": dataset, "split": split, "classes": classes, "n_classes": len(classes),
-                "row_order": {"seed": p.seed, "permutation": "order.npy"}, "image_mode": cmode}
-        metrics[split] = extract_features(
-            body, info, lambda i: I.load_image(paths[i], cmode, p.size), order, p.size, out / split, p.bs,
-            p.dtype, dict(backend=p.backend, chunk_rows=p.chunk_rows, clevel=p.clevel, cname=p.cname), meta,
-            {"labels": labels, "index_row": g.index.to_numpy(np.int64)}, desc=f"precompute {dataset}/{split}")
+    with atomic_dir(out) as tmp:   # all splits or nothing: a killed run leaves no half-filled `out`
+        for split, g in df.groupby("split", sort=True):
+            paths = g["path"].tolist()
+            labels = g["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+            order = np.random.default_rng(p.seed).permutation(len(g))
+            meta = {"dataset": dataset, "split": split, "classes": classes, "n_classes": len(classes),
+                    "row_order": {"seed": p.seed, "permutation": "order.npy"}, "image_mode": cmode}
+            metrics[split] = extract_features(
+                body, info, lambda i: _load(source, paths[i], cmode, p.size), order, p.size, tmp / split, p.bs,
+                p.dtype, dict(backend=p.backend, chunk_rows=p.chunk_rows, clevel=p.clevel, cname=p.cname), meta,
+                {"labels": labels, "index_row": g.index.to_numpy(np.int64)}, desc=f"precompute {dataset}/{split}")
     total = {k: sum(m[k] for m in metrics.values()) for k in ("rows", "raw_bytes", "bytes_on_disk", "seconds")}
     total["seconds"] = round(total["seconds"], 3)
     total["images_per_s"] = round(total["rows"] / max(total["seconds"], 1e-9), 1)
     total["compression_ratio"] = round(total["raw_bytes"] / max(total["bytes_on_disk"], 1), 3)
     return {**metrics, "total": total}
+
+
+def _load(source, rel: str, mode: str, size: int) -> np.ndarray:
+    """One image of ``source`` as uint8 (size, size, C)."""
+    return I.load_image(source.open(rel), mode, size, source.name(rel))

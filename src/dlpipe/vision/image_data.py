@@ -2,9 +2,10 @@
 
 Images are decoded once into RAM as uint8 ``(n, size, size, C)`` (the index stage's order), then
 turned into normalised tensors by :class:`dlpipe.vision.transforms.ImageArrayDataset`. Training
-adds augmentation: random crop with padding, then a small random affine (rotation, shift, zoom)
-from torchvision.transforms.v2, which draws from torch's global RNG (seeded and checkpointed by
-the Learner), so augmented epochs are reproducible.
+adds augmentation: random crop with padding, then a small random affine (rotation, shift, zoom;
+:func:`dlpipe.vision.transforms.random_affine`), which draws from torch's global RNG (seeded and
+checkpointed by the Learner), so augmented epochs are reproducible. ``raw`` may be an image folder
+or a tar archive read in place (:mod:`dlpipe.vision.sources`).
 """
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from dlpipe.errors import DataError
 from dlpipe.vision import images as I
-from dlpipe.vision.transforms import ImageArrayDataset, channel_stats
+from dlpipe.vision.sources import open_source
+from dlpipe.vision.transforms import ImageArrayDataset, channel_stats, random_affine
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ def load_split(raw: Path, index_dir: Path, split: str, mode: str, size: int, cla
     unknown = sorted(set(g["label"]) - set(classes))
     if unknown:
         raise DataError(f"{index_dir}/index.csv: labels {unknown[:5]} are not among the model's classes {classes}")
-    root = I.dataset_root(raw)
-    x = np.stack([I.load_image(root / f, mode, size) for f in tqdm(g["path"], desc=f"decode {split}", unit="img",
-                                                                   mininterval=1.0, leave=False)])
+    source = open_source(raw)
+    source.prefetch(g["path"])                                  # a .tgz: one pass over the archive
+    x = np.stack([I.load_image(source.open(f), mode, size, source.name(f))
+                  for f in tqdm(g["path"], desc=f"decode {split}", unit="img", mininterval=1.0, leave=False)])
     y = g["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     return x, y, g.index.to_numpy(np.int64)
 
@@ -70,17 +72,17 @@ class Augmented(Dataset):
     """``base`` items with a random affine on the image tensor (fill = the normalised black level)."""
 
     def __init__(self, base: ImageArrayDataset, aug: AugParams):
-        self.base = base
-        fill = [float(v) for v in base.fill.flatten()]
-        self.affine = v2.RandomAffine(degrees=aug.rotate, translate=(aug.translate, aug.translate),
-                                      scale=(1 - aug.zoom, 1 + aug.zoom), fill=fill)
+        self.base, self.aug = base, aug
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, i: int):
         x, y = self.base[i]
-        return self.affine(x), y
+        a = self.aug
+        if a.rotate == 0 and a.translate == 0 and a.zoom == 0:
+            return x, y
+        return random_affine(x, a.rotate, a.translate, a.zoom, self.base.fill), y
 
 
 def image_datasets(raw: Path, index_dir: Path, extra: dict, in_ch: int, labeled: Path | None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -46,41 +47,59 @@ def dataset_root(root: str | os.PathLike) -> Path:
     return root
 
 
-def scan_folder(root: str | os.PathLike) -> pd.DataFrame:
-    """Index an ImageNet-style tree: columns path (relative to ``root``), label, split (None if absent)."""
+def folder_image_paths(root: str | os.PathLike) -> list[str]:
+    """Every image file under ``root`` (hidden folders skipped), as sorted POSIX paths relative to it."""
     root = Path(root)
-    subs = _subdirs(root)
-    splits = [d for d in subs if d.name in SPLIT_NAMES]
-    rows = []
-    for split_dir in splits or [root]:
-        split = SPLIT_NAMES[split_dir.name] if splits else None
-        for cls in _subdirs(split_dir):
-            rows += [(p.relative_to(root).as_posix(), cls.name, split) for p in _images(cls)]
+    return sorted(p.relative_to(root).as_posix() for d in _subdirs(root) for p in _images(d))
+
+
+def index_paths(paths: list[str], where: str | os.PathLike) -> pd.DataFrame:
+    """Index relative image paths: columns path, label (class folder), split (None when there are no
+    split folders). ``<split>/<class>/...`` when any top folder is a split name, else ``<class>/...``."""
+    parts = [p.split("/") for p in paths]
+    has_split = any(len(q) >= 3 and q[0] in SPLIT_NAMES for q in parts)
+    if has_split:
+        rows = [(p, q[1], SPLIT_NAMES[q[0]]) for p, q in zip(paths, parts)
+                if len(q) >= 3 and q[0] in SPLIT_NAMES and not q[1].startswith(".")]
+    else:
+        rows = [(p, q[0], None) for p, q in zip(paths, parts) if len(q) >= 2 and not q[0].startswith(".")]
     if not rows:
-        raise DataError(f"{root}: no images found; expected <class>/*.jpg or <split>/<class>/*.jpg "
+        raise DataError(f"{where}: no images found; expected <class>/*.jpg or <split>/<class>/*.jpg "
                         f"(extensions: {', '.join(sorted(IMAGE_EXTS))})")
     return pd.DataFrame(rows, columns=["path", "label", "split"])
 
 
-def verify_image(path: str | os.PathLike) -> str:
-    """Check that ``path`` decodes fully (PIL ``verify`` then ``load``); returns its PIL mode."""
+def scan_folder(root: str | os.PathLike) -> pd.DataFrame:
+    """Index an ImageNet-style tree: columns path (relative to ``root``), label, split (None if absent)."""
+    return index_paths(folder_image_paths(root), root)
+
+
+def verify_image(file: str | os.PathLike | BinaryIO, name: str | None = None) -> str:
+    """Check that an image (path or open binary file) decodes fully; returns its PIL mode.
+
+    ``name`` is how errors name it (default: the path).
+    """
     try:
-        with Image.open(path) as im:
+        with Image.open(file) as im:
             im.verify()           # structure and checksums; the image is unusable afterwards
-        with Image.open(path) as im:
+        if hasattr(file, "seek"):
+            file.seek(0)
+        with Image.open(file) as im:
             im.load()             # the pixels really decode (catches truncated data)
             return im.mode
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError...)
-        raise DataError(f"{path}: image does not decode ({type(e).__name__}: {e})") from None
+        raise DataError(f"{name or file}: image does not decode ({type(e).__name__}: {e})") from None
 
 
-def load_image(path: str | os.PathLike, mode: str, size: int | None = None) -> np.ndarray:
-    """Decode to ``mode`` ("RGB"/"L"); with ``size``, resize the shortest side then centre-crop.
+def load_image(file: str | os.PathLike | BinaryIO, mode: str, size: int | None = None,
+               name: str | None = None) -> np.ndarray:
+    """Decode an image (path or open binary file) to ``mode`` ("RGB"/"L"); with ``size``, resize the
+    shortest side then centre-crop. ``name`` is how errors name it (default: the path).
 
     Returns (size, size, C) uint8 (HWC; C = 3 for RGB, 1 for L).
     """
     try:
-        with Image.open(path) as im:
+        with Image.open(file) as im:
             im = _to_mode(im, mode)
             if size is not None:
                 im = resize_crop(im, size)
@@ -88,7 +107,7 @@ def load_image(path: str | os.PathLike, mode: str, size: int | None = None) -> n
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"{path}: image does not decode ({type(e).__name__}: {e})") from None
+        raise DataError(f"{name or file}: image does not decode ({type(e).__name__}: {e})") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 

@@ -6,6 +6,8 @@ Learner seeds and checkpoints, so augmented epochs are reproducible and resumabl
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -54,6 +56,25 @@ def random_crop_pad(x: torch.Tensor, pad: int, fill: torch.Tensor) -> torch.Tens
     xp = F.pad(x - fill, (pad, pad, pad, pad)) + fill         # (C, H+2p, W+2p)
     i, j = torch.randint(0, 2 * pad + 1, (2,)).tolist()
     return xp[:, i:i + h, j:j + w]
+
+
+def random_affine(x: torch.Tensor, degrees: float, translate: float, zoom: float, fill: torch.Tensor) -> torch.Tensor:
+    """A random rotation (+-degrees), shift (+-translate of the side) and zoom (1 +- zoom) of a square
+    ``(C, H, W)`` image, bilinear, with per-channel ``fill`` (C, 1, 1) outside; draws from torch's RNG.
+
+    Plain torch (affine_grid + grid_sample): torchvision's RandomAffine would import torchvision and
+    torch._dynamo, ~1.5 s of CPU at every stage start.
+    """
+    a, dx, dy, s = (torch.rand(4) * 2 - 1).tolist()
+    a, s = math.radians(a * degrees), 1.0 + s * zoom
+    # theta maps output to input coordinates on the [-1, 1] grid: rotate by -a, divide by the zoom,
+    # after undoing the shift (2 * translate: a fraction of the side is twice that on [-1, 1])
+    m = torch.tensor([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]]) / s
+    t = torch.tensor([dx, dy]) * 2 * translate
+    theta = torch.cat([m, (-m @ t)[:, None]], 1)[None]                   # (1, 2, 3)
+    grid = F.affine_grid(theta, [1, *x.shape], align_corners=False)      # (1, H, W, 2)
+    out = F.grid_sample((x - fill)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out[0] + fill                                                 # (C, H, W)
 
 
 class ImageArrayDataset(Dataset):
