@@ -104,6 +104,21 @@ def make_backbone(path: Path, params: Path, seed: int = 0) -> Path:
     return path
 
 
+def build_vision_work(root: Path, mirror: Path, per_class: int) -> dict:
+    """Tiny params, ``per_class`` mnist_sample PNGs per class and split, their index and a seeded Darknet."""
+    params = tiny_params(root, vision__index__max_per_class=per_class)
+    raw = extract_mnist_sample(mirror, root / "raw", per_class=per_class)
+    run_stage("index_images", "--params", params, "--format", "folder", raw, root / "index",
+              "--metrics", root / "index.json")
+    return {"params": params, "raw": raw, "index": root / "index",
+            "backbone": make_backbone(root / "backbone.pt", params)}
+
+
+def precompute_cmd(w: dict, out: Path, metrics: Path) -> list[str]:
+    return stage_cmd("precompute", "--params", w["params"], "--dataset", "mnist_sample", w["raw"], w["index"],
+                     w["backbone"], out, "--metrics", metrics)
+
+
 def watch(proc: subprocess.Popen, started: Callable[[], bool], timeout: float = 300) -> float:
     """Wait until ``started()`` (the stage began writing); returns the monotonic time it did."""
     deadline = time.monotonic() + timeout

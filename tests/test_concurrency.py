@@ -114,7 +114,8 @@ def test_second_repro_is_refused_by_the_lock(tiny_repo, slow_mirror):
     assert still_running, "the first repro finished before the second one tried: nothing was tested"
     said = second.stdout + second.stderr
     assert second.returncode == 255, said
-    assert re.search(rf"data/raw/imdb_sample' is busy, it is being blocked by:\s+\(PID {first.pid}\): .*repro", said), said
+    blocked = rf"data/raw/imdb_sample' is busy, it is being blocked by:\s+\(PID {first.pid}\): .*repro"
+    assert re.search(blocked, said), said
     assert "Running stage" not in second.stdout
     assert first.returncode == 0, log
     _assert_complete_and_clean(tiny_repo)

@@ -30,7 +30,7 @@ def built(tmp_path_factory, mirror):
     """A copy of the session's golden tiny repo (first full repro traced); yields (repo, report, trace)."""
     g = golden(tmp_path_factory, mirror)
     repo = copy_built(g, tmp_path_factory.mktemp("dag") / "repo")
-    yield repo, g.first, g.trace
+    yield repo, g.first, g.trace, g.targets
     print(f"\nfull tiny repro: {len(g.first.ran)} stages in {g.seconds:.0f} s; per stage: {g.first.seconds}")
 
 
@@ -48,64 +48,71 @@ def _outs(lk: dict, names: set[str]) -> dict:
 
 
 def test_full_repro_runs_every_stage_once(built):
-    repo, first, _ = built
+    repo, first, _, targets = built
+    if first.failed:
+        pytest.fail(f"stages failed at tiny scale: {first.failed} (the other tests use the {len(targets)} "
+                    f"stages that built)\n{first.output[-3000:]}")
     assert sorted(first.ran) == sorted(_stage_names(repo)), first.output[-3000:]
     assert len(first.ran) == len(set(first.ran))
 
 
 def test_every_stage_reads_exactly_its_declared_params(built):
-    repo, _, trace = built
+    repo, _, trace, targets = built
     reads = dagcheck.read_trace(trace) if trace.exists() else {}
-    problems = [p for st in dagcheck.load_stages(repo) for p in dagcheck.check_params(st, reads.get(st.name, set()))]
+    built_ok = set(targets or _stage_names(repo))
+    problems = [p for st in dagcheck.load_stages(repo) if st.name in built_ok
+                for p in dagcheck.check_params(st, reads.get(st.name, set()))]
     assert problems == [], "params: in dvc.yaml disagree with what stages load:\n" + "\n".join(problems)
 
 
 def test_second_repro_runs_nothing(built):
-    repo, _, _ = built
-    r = repro(repo)
+    repo, _, _, targets = built
+    r = repro(repo, *targets)
     assert r.ran == [] and r.cached == [], r.output[-3000:]
-    assert sorted(r.skipped) == sorted(_stage_names(repo))
+    assert sorted(r.skipped) == sorted(targets or _stage_names(repo))
 
 
 def test_readme_edit_reruns_nothing(built):
-    repo, _, _ = built
+    repo, _, _, targets = built
     readme = repo / "README.md"
     before = readme.read_text()
     readme.write_text(before + "\nA line no stage reads.\n")
     try:
-        r = repro(repo)
+        r = repro(repo, *targets)
         assert r.ran == [] and r.cached == [], r.output[-3000:]
     finally:
         readme.write_text(before)
 
 
-def _change_and_revert(repo: Path, apply, revert):
+def _change_and_revert(repo: Path, targets, apply, revert):
     """Apply a change, repro, revert it, repro again; returns both reports."""
     lock_before = lock(repo)
     apply()
     try:
-        changed = repro(repo)
+        changed = repro(repo, *targets)
     finally:
         revert()
-    restored = repro(repo)
+    restored = repro(repo, *targets)
     assert lock(repo) == lock_before, "reverting the change did not restore dvc.lock"
     return changed, restored
 
 
 @pytest.mark.parametrize("short,key,bump", PARAM_CHANGES, ids=[c[1] for c in PARAM_CHANGES])
 def test_param_change_reruns_stage_and_followers_only(built, short, key, bump):
-    repo, _, _ = built
+    repo, _, _, targets = built
     stages, old = _find_stages(repo, short), get_param(repo, key)
     if not stages or old is None:
         pytest.skip(f"stage '{short}' or param '{key}' not in this repo's dvc.yaml/params.yaml yet")
+    if targets and not stages <= set(targets):
+        pytest.skip(f"{short} did not build at tiny scale (see test_full_repro_runs_every_stage_once)")
     before = lock(repo)
     set_param(repo, key, bump(old))
     try:
-        changed = repro(repo)
+        changed = repro(repo, *targets)
         after = lock(repo)
     finally:
         set_param(repo, key, old)
-    restored = repro(repo)
+    restored = repro(repo, *targets)
     ran, allowed = set(changed.ran), downstream(repo, stages)
     assert stages <= ran, f"{key} changed but {stages - ran} did not rerun\n{changed.output[-3000:]}"
     assert ran <= allowed, f"{key} reran unrelated stages: {ran - allowed}"
@@ -122,15 +129,16 @@ def test_param_change_reruns_stage_and_followers_only(built, short, key, bump):
 
 
 def test_vision_module_edit_reruns_only_its_importers(built):
-    repo, _, _ = built
+    repo, _, _, targets = built
     importers = {st.name for st in dagcheck.load_stages(repo)
-                 if VISION_ONLY_MODULE in dagcheck.required_files(st, repo)}
+                 if VISION_ONLY_MODULE in dagcheck.required_files(st, repo)
+                 and (not targets or st.name in targets)}
     if not importers:
         pytest.skip(f"no stage imports {VISION_ONLY_MODULE} yet")
     path = repo / VISION_ONLY_MODULE
     before = path.read_text()
     changed, restored = _change_and_revert(
-        repo, lambda: path.write_text(before + "\n# a comment: no behaviour change\n"),
+        repo, targets, lambda: path.write_text(before + "\n# a comment: no behaviour change\n"),
         lambda: path.write_text(before))
     assert importers <= set(changed.ran), f"importers that did not rerun: {importers - set(changed.ran)}"
     allowed = downstream(repo, importers)
@@ -139,15 +147,15 @@ def test_vision_module_edit_reruns_only_its_importers(built):
 
 
 def test_every_stage_is_up_to_date_after_the_tests(built):
-    repo, _, _ = built
-    r = repro(repo)
+    repo, _, _, targets = built
+    r = repro(repo, *targets)
     assert r.ran == [] and r.cached == [], r.output[-3000:]
 
 
 def test_dlpipe_status_names_the_changed_param(built):
     from dlpipe import status
 
-    repo, _, _ = built
+    repo, _, _, targets = built
     found = [(c[0], c[1]) for c in PARAM_CHANGES if _find_stages(repo, c[0]) and get_param(repo, c[1]) is not None]
     if not found:
         pytest.skip("none of the PARAM_CHANGES stages exist yet")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from stage_runs import (extract_imdb, extract_mnist_sample, kill_at_random_point, make_backbone, run_stage,
-                        stage_cmd, stage_env, timed_work, tiny_params, tmp_siblings, tree_digest)
+from stage_runs import (build_vision_work, extract_imdb, kill_at_random_point, precompute_cmd, run_stage, stage_cmd,
+                        stage_env, timed_work, tiny_params, tmp_siblings, tree_digest)
 
 pytestmark = pytest.mark.slow
 
@@ -50,19 +50,7 @@ def test_tokenize_killed_then_rerun(mirror, tmp_path):
 
 @pytest.fixture(scope="module")
 def vision_work(mirror, tmp_path_factory) -> dict:
-    """Tiny params, 150 mnist_sample PNGs per class and split, its index and a seeded Darknet."""
-    root = tmp_path_factory.mktemp("vision")
-    params = tiny_params(root, vision__index__max_per_class=150)
-    raw = extract_mnist_sample(mirror, root / "raw", per_class=150)
-    run_stage("index_images", "--params", params, "--format", "folder", raw, root / "index",
-              "--metrics", root / "index.json")
-    return {"params": params, "raw": raw, "index": root / "index",
-            "backbone": make_backbone(root / "backbone.pt", params)}
-
-
-def precompute_cmd(w: dict, out: Path, metrics: Path) -> list[str]:
-    return stage_cmd("precompute", "--params", w["params"], "--dataset", "mnist_sample", w["raw"], w["index"],
-                     w["backbone"], out, "--metrics", metrics)
+    return build_vision_work(tmp_path_factory.mktemp("vision"), mirror, per_class=150)
 
 
 @pytest.mark.fault("Faults", "precompute SIGKILLed at a random point: no feature-store directory under its final "
@@ -83,9 +71,9 @@ def test_precompute_killed_then_rerun(vision_work, tmp_path):
 
 @pytest.fixture(scope="module")
 def lm_data(mirror, tmp_path_factory) -> dict:
-    """Tiny params (a checkpoint every 4 steps of ~34) and the IMDb LM set numericalized."""
+    """Tiny params (bs 16: ~17 steps, a checkpoint every 3) and the IMDb LM set numericalized."""
     root = tmp_path_factory.mktemp("lm")
-    params = tiny_params(root, imdb__pretrain_lm__checkpoint_every=4)
+    params = tiny_params(root, imdb__pretrain_lm__bs=16, imdb__pretrain_lm__checkpoint_every=3)
     raw = extract_imdb(mirror, root)
     prep = root / "prepared"
     run_stage("prepare_imdb", "--params", params, raw, prep, "--metrics", root / "prep.json")

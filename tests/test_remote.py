@@ -18,15 +18,16 @@ BUCKET = "dlpipe-test"
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory, mirror) -> Path:
+def source(tmp_path_factory, mirror) -> tuple[Path, tuple[str, ...]]:
     """A built tiny repo whose committed default remote points at a local directory, pushed there."""
     base = tmp_path_factory.mktemp("remote")
-    repo = copy_built(golden(tmp_path_factory, mirror), base / "source")
+    g = golden(tmp_path_factory, mirror)
+    repo = copy_built(g, base / "source")
     dvc(repo, "remote", "modify", "storage", "url", str(base / "storage"))   # project config, committed
     commit_all(repo, "team remote for the test")
-    out = dvc(repo, "push", "--run-cache").stdout
+    out = dvc(repo, "push", "--run-cache", *g.targets).stdout
     assert "pushed" in out or "Everything is up to date" in out, out
-    return repo
+    return repo, g.targets  # targets: what built at tiny scale (empty = every stage)
 
 
 def _clone(source: Path, dest: Path) -> Path:
@@ -35,10 +36,9 @@ def _clone(source: Path, dest: Path) -> Path:
 
 
 def test_default_remote_is_documented_and_relative(repo_root):
-    import configparser
+    from configobj import ConfigObj  # DVC's own config parser
 
-    cfg = configparser.ConfigParser()
-    cfg.read(repo_root / ".dvc" / "config")
+    cfg = ConfigObj(str(repo_root / ".dvc" / "config"))
     assert cfg["core"]["remote"] == "storage"
     url = cfg['remote "storage"']["url"]
     assert not Path(url).is_absolute() and "://" not in url, f"team default remote should be a relative path: {url}"
@@ -48,19 +48,21 @@ def test_default_remote_is_documented_and_relative(repo_root):
 
 
 def test_clone_pull_reproduces_workspace_and_repro_runs_nothing(source, tmp_path):
-    clone = _clone(source, tmp_path / "clone")
+    src, targets = source
+    clone = _clone(src, tmp_path / "clone")
     assert outs_digest(clone) == {}, "a fresh clone should hold no DVC outputs before pulling"
-    dvc(clone, "pull")                                                       # the committed default remote
-    assert outs_digest(clone) == outs_digest(source)
-    r = repro(clone)
+    dvc(clone, "pull", *targets)                                            # the committed default remote
+    assert outs_digest(clone) == outs_digest(src)
+    r = repro(clone, *targets)
     assert r.ran == [] and r.cached == [], r.output[-3000:]
 
 
 def test_repro_pull_fetches_results_instead_of_recomputing(source, tmp_path):
-    clone = _clone(source, tmp_path / "clone")
-    r = repro(clone, "--pull")
+    src, targets = source
+    clone = _clone(src, tmp_path / "clone")
+    r = repro(clone, "--pull", *targets)
     assert r.ran == [], f"stages recomputed instead of fetched: {r.ran}\n{r.output[-3000:]}"
-    assert outs_digest(clone) == outs_digest(source)
+    assert outs_digest(clone) == outs_digest(src)
 
 
 @pytest.fixture
@@ -87,19 +89,19 @@ def _add_s3(repo: Path, url: str, default: bool = False) -> None:
 
 
 def test_s3_remote_push_clone_repro_pull(source, s3_endpoint, tmp_path):
-    url, s3 = s3_endpoint
-    _add_s3(source, url)
+    (src, targets), (url, s3) = source, s3_endpoint
+    _add_s3(src, url)
     try:
-        dvc(source, "push", "--run-cache", "-r", "s3", extra_env=S3_ENV, timeout=300)
+        dvc(src, "push", "--run-cache", "-r", "s3", *targets, extra_env=S3_ENV, timeout=300)
     finally:
-        dvc(source, "remote", "remove", "--local", "s3")
+        dvc(src, "remote", "remove", "--local", "s3")
     keys = s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0)
     assert keys > 0, "nothing reached the S3 bucket"
 
-    clone = _clone(source, tmp_path / "clone")
+    clone = _clone(src, tmp_path / "clone")
     _add_s3(clone, url, default=True)
-    r = repro(clone, "--pull", extra_env=S3_ENV)
+    r = repro(clone, "--pull", *targets, extra_env=S3_ENV)
     assert r.ran == [], f"stages recomputed instead of fetched from S3: {r.ran}\n{r.output[-3000:]}"
-    assert outs_digest(clone) == outs_digest(source)
-    status = dvc(clone, "status", "--cloud", "--json", extra_env=S3_ENV).stdout
+    assert outs_digest(clone) == outs_digest(src)
+    status = dvc(clone, "status", "--cloud", "--json", *targets, extra_env=S3_ENV).stdout
     assert status.strip() in ("{}", ""), f"clone and S3 remote differ: {status}"

@@ -115,6 +115,7 @@ P = PrepareParams(split_seed=0, lm_valid_pct=0.1, n_train=None, max_docs=None, i
     (b'0,"ok"\n2,"bad"\n', r"train\.csv: row 2 \(line 2\): label '2' is not a class"),
     (b'0,"ok"\nmaybe,"bad"\n', r"train\.csv: row 2 \(line 2\): label 'maybe' is not a class"),
 ])
+@pytest.mark.fault("Bad data", "bad IMDb CSV (columns, no rows, non-UTF-8, empty text, label not in classes.txt): DataError naming file and row; nothing written")
 def test_prepare_rejects_bad_csv(tmp_path, train, match):
     with pytest.raises(DataError, match=match):
         prepare_imdb(_raw(tmp_path, train), tmp_path / "out", P)

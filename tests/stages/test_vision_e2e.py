@@ -32,6 +32,9 @@ def test_transfer_demo_repro(tiny_repo: Path, mirror: Path):
     assert summary["n_train"]["head_low"] < summary["n_train"]["head_full"]
     assert summary["n_train"]["head_low"] == summary["n_train"]["finetune_low"] == summary["n_train"]["scratch_low"]
     assert summary["epoch_seconds"]["head_full"] < summary["epoch_seconds"]["finetune_full"]
+    n_valid = read(tiny_repo, "reports/vision/evaluate/head_full/metrics.json")["n_valid"]
+    assert summary["precompute"]["rows"] == summary["n_train"]["head_full"] + n_valid   # every indexed image, once
+    assert summary["precompute"]["images_per_s"] > 0 and summary["precompute"]["bytes_on_disk"] > 0
     for v in variants:   # every evaluation drew its pictures
         for png in ("confusion.png", "predictions.png"):
             assert (tiny_repo / "reports/vision/evaluate" / v / png).read_bytes()[:4] == b"\x89PNG"

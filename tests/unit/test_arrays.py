@@ -46,6 +46,7 @@ def test_round_trip_uneven_appends(tmp_path, backend, row_shape, dtype):
 
 
 @pytest.mark.parametrize("backend", ["bcolz", "memmap"])
+@pytest.mark.fault("Determinism", "store bytes independent of append batch sizes")
 def test_bytes_do_not_depend_on_append_sizes(tmp_path, backend):
     src = np.random.default_rng(1).normal(size=(90, 6)).astype(np.float32)
     _write(tmp_path / "a", src, backend, [0, 90])
@@ -65,6 +66,7 @@ def test_bcolz_compresses_redundant_rows(tmp_path):
     ("backbone_sha256", "bbb", "computed with backbone aaa, but the current backbone is bbb: rerun precompute"),
     ("layer", "group2", "meta field 'layer' is 'pool', expected 'group2'"),
 ])
+@pytest.mark.fault("Bad data", "feature store from another backbone/layer: DataError naming the field and both values")
 def test_expect_mismatch_names_field(tmp_path, field, value, needle):
     _write(tmp_path / "s", np.ones((4, 2), np.float32), "bcolz", [0, 4])
     with pytest.raises(DataError, match=needle):
@@ -72,6 +74,7 @@ def test_expect_mismatch_names_field(tmp_path, field, value, needle):
 
 
 @pytest.mark.parametrize("backend", ["bcolz", "memmap"])
+@pytest.mark.fault("Faults", "feature-store write failing midway: nothing left that opens as a store")
 def test_failed_write_leaves_nothing_that_opens(tmp_path, backend):
     with pytest.raises(RuntimeError):
         with create_store(tmp_path / "s", (2,), np.float32, backend=backend) as w:
@@ -82,6 +85,7 @@ def test_failed_write_leaves_nothing_that_opens(tmp_path, backend):
         open_store(tmp_path / "s")
 
 
+@pytest.mark.fault("Bad data", "unfinished feature store (no meta.json): DataError 'not a feature store'")
 def test_unclosed_store_does_not_open(tmp_path):
     w = create_store(tmp_path / "s", (2,), np.float32)
     w.append(np.ones((3, 2), np.float32))
@@ -95,6 +99,7 @@ def test_unclosed_store_does_not_open(tmp_path):
     (np.ones((3, 3), np.float32), np.float32, r"expected rows of shape \(n, 2\) float32, got \(3, 3\)"),
     (np.ones((3, 2), np.float64), np.float32, "got \\(3, 2\\) float64"),
 ])
+@pytest.mark.fault("Bad data", "rows of the wrong shape or dtype appended: DataError naming both")
 def test_append_checks_shape_and_dtype(tmp_path, rows, dtype, msg):
     w = create_store(tmp_path / "s", (2,), dtype)
     with pytest.raises(DataError, match=msg):
@@ -102,6 +107,7 @@ def test_append_checks_shape_and_dtype(tmp_path, rows, dtype, msg):
     w.abort()
 
 
+@pytest.mark.fault("Bad data", "side array of the wrong length: DataError naming the array and counts")
 def test_side_array_length_checked(tmp_path):
     w = create_store(tmp_path / "s", (2,), np.float32)
     w.append(np.ones((3, 2), np.float32))
@@ -111,12 +117,14 @@ def test_side_array_length_checked(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.fault("Guardrails", "free-space check: DataError giving MiB needed before writing")
 def test_free_space_check_names_numbers(tmp_path):
     check_free_space(tmp_path / "x" / "y", 1024)
     with pytest.raises(DataError, match="not enough disk space for features: need .* MiB free"):
         check_free_space(tmp_path / "x", 2**62, what="features")
 
 
+@pytest.mark.fault("Determinism", "feature extraction twice: byte-identical stores")
 def test_precompute_is_byte_identical_across_runs(tmp_path):
     """extract_features twice with the same backbone, order and params -> identical store bytes."""
     import torch

@@ -44,7 +44,7 @@ def test_stage_expansion_foreach_dict_matrix_and_plain(tmp_path):
                       "(no meta.task)": ["loose"]}
 
 
-@pytest.mark.fault("CLI", "foreach naming a missing params key: one line naming the key, exit 1")
+@pytest.mark.fault("Params", "foreach naming a missing params key: one line naming the key, exit 1")
 def test_tasks_with_missing_foreach_key(capsys, tmp_path):
     (tmp_path / "params.yaml").write_text("other: 1\n")
     (tmp_path / "dvc.yaml").write_text("stages:\n  s:\n    foreach: ${download.datasets}\n    do: {cmd: x}\n")
@@ -66,7 +66,7 @@ def test_download_then_datasets_shows_verified(capsys, mirror, tmp_path):
     assert rows["imdb"][1] == "full"
 
 
-@pytest.mark.fault("CLI", "unknown dataset name: one line listing the known names, exit 1")
+@pytest.mark.fault("Params", "unknown dataset name: one line listing the known names, exit 1")
 def test_download_unknown_name(capsys, tmp_path):
     rc, out, err = run(capsys, "download", "imbd", "--dest", str(tmp_path))
     assert rc == 1 and out == "" and err.startswith("dlpipe download: unknown dataset 'imbd' (known datasets: ")

@@ -23,7 +23,7 @@ from dlpipe.errors import DownloadError
 from dlpipe.io.download import STAMP, dataset_status, fetch, fetch_dataset
 from dlpipe.registry import Dataset, FileSpec
 
-fault = partial(pytest.mark.fault, "Download")
+fault = partial(pytest.mark.fault, "Bad data")
 
 
 # ---- a loopback server with a hit counter ----------------------------------------------------
@@ -222,7 +222,7 @@ def test_truncated_transfer_promotes_nothing(server, tmp_path):
     assert not out.exists()
 
 
-@fault("HTTP 404: one message naming dataset, URL, 'HTTP 404' and how to set DLPIPE_MIRROR")
+@pytest.mark.fault("Faults", "HTTP 404: one message naming dataset, URL, 'HTTP 404' and how to set DLPIPE_MIRROR")
 def test_404_gives_clear_message(server, tmp_path):
     base, root, _ = server
     ds = make_dataset({"missing.bin": b"x"}, base)
@@ -234,7 +234,7 @@ def test_404_gives_clear_message(server, tmp_path):
     assert msg.count("HTTP 404") == 2 and "export DLPIPE_MIRROR=" in msg
 
 
-@fault("connection refused (offline): message names the URL, the reason and the mirror fix")
+@pytest.mark.fault("Faults", "connection refused (offline): message names the URL, the reason and the mirror fix")
 def test_connection_refused_gives_clear_message(tmp_path):
     url = closed_port_url()
     ds = make_dataset({"f.bin": b"x"}, url)
@@ -244,7 +244,7 @@ def test_connection_refused_gives_clear_message(tmp_path):
     assert "DLPIPE_MIRROR" in str(e.value)
 
 
-@fault("server stalls: socket timeout, reported as 'timed out'")
+@pytest.mark.fault("Faults", "server stalls: socket timeout, reported as 'timed out'")
 def test_stalled_server_times_out(server, tmp_path):
     base, root, httpd = server
     (root / "demo").mkdir()
@@ -281,6 +281,7 @@ def test_file_url(tmp_path):
     assert_complete(out, files)
 
 
+@pytest.mark.fault("Faults", "leftover .tmp-* files and dirs from a killed download: removed by the next run")
 def test_leftover_tmp_files_are_cleaned(tmp_path):
     src = tmp_path / "pub"
     files = make_mirror(src)
@@ -293,6 +294,7 @@ def test_leftover_tmp_files_are_cleaned(tmp_path):
     assert_complete(out, files)
 
 
+@pytest.mark.fault("Faults", "download SIGKILLed mid-body (stalling loopback server): only a .tmp-* file left; the rerun restarts and completes")
 def test_killed_download_leaves_only_tmp_and_restarts_cleanly(server, tmp_path):
     base, root, httpd = server
     data = os.urandom(400_000)
@@ -367,7 +369,7 @@ def test_dvc_repro_download_is_cached(tiny_repo, mirror):
     assert "up to date" in status.stdout, status.stdout
 
 
-@pytest.mark.fault("Download", "stage given an unknown dataset: exit 1 with one line listing known names")
+@pytest.mark.fault("Params", "stage given an unknown dataset: exit 1 with one line listing known names")
 def test_stage_script_unknown_dataset(repo_root, tmp_path):
     res = subprocess.run([sys.executable, str(repo_root / "stages" / "download.py"), "imbd", str(tmp_path / "imbd")],
                          capture_output=True, text=True, timeout=60)

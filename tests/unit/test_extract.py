@@ -14,7 +14,7 @@ import pytest
 from dlpipe.errors import DataError
 from dlpipe.io.extract import extract_archive
 
-fault = partial(pytest.mark.fault, "Unsafe archive")
+fault = partial(pytest.mark.fault, "Bad data")
 
 
 def make_tar(path: Path, members: list[tuple]) -> Path:

@@ -33,6 +33,7 @@ def test_top_k_and_banned_restrict_choices():
     (["i", "did", "n't", "like", "it", ",", "xxrep", "3", "!"], "i didn't like it,!!!"),
     (["xxwrep", "3", "very", "good", "(", "really", ")", "."], "very very very good (really)."),
     (["it", "'s", "xxmaj", "bob", "'s", "film"], "it's Bob's film"),
+    (["xxmaj", "xxmaj", "xxup", ".", "end", "xxmaj"], ". end"),        # markers with nothing to mark
 ])
 def test_detokenize(toks, text):
     assert detokenize(toks) == text

@@ -108,7 +108,7 @@ def test_grid_picks_mixes_mistakes_and_hits():
 
 def test_transfer_summary(tmp_path):
     import json
-    from dlpipe.tasks.vision_eval import transfer_summary
+    from dlpipe.tasks.vision_summary import transfer_summary
     def put(name, obj):
         (tmp_path / name).write_text(json.dumps(obj))
         return tmp_path / name

@@ -53,6 +53,7 @@ def test_small_round_trip(tmp_path, gz):
     (lambda p: _raw(p, gzip.compress(struct.pack(">I", IMAGES_MAGIC) + bytes(100))[:-10]),
      "not a readable gzip IDX file"),
 ])
+@pytest.mark.fault("Bad data", "IDX with wrong magic, truncated/trailing payload, short header, broken gzip: DataError naming the file")
 def test_bad_files_name_the_file(tmp_path, make, needle):
     f = make(tmp_path / "bad-images.gz")
     with pytest.raises(DataError, match=needle) as err:
@@ -60,6 +61,7 @@ def test_bad_files_name_the_file(tmp_path, make, needle):
     assert str(tmp_path / "bad-images.gz") in str(err.value)
 
 
+@pytest.mark.fault("Bad data", "real MNIST labels file truncated: DataError with payload bytes found vs expected")
 def test_truncated_real_file(tmp_path):
     raw = gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes())
     f = tmp_path / "labels.gz"
@@ -68,6 +70,7 @@ def test_truncated_real_file(tmp_path):
         read_idx(f, LABELS_MAGIC)
 
 
+@pytest.mark.fault("Bad data", "IDX images and labels of different lengths: DataError naming both counts")
 def test_count_mismatch(tmp_path):
     x = _idx(tmp_path / "x.gz", IMAGES_MAGIC, (3, 2, 2), bytes(12))
     y = _idx(tmp_path / "y.gz", LABELS_MAGIC, (2,), bytes(2))

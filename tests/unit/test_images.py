@@ -43,12 +43,14 @@ def test_scan_class_folders_without_split(tmp_path):
     assert df["split"].isna().all() and sorted(df["label"].unique()) == ["cat", "dog"]
 
 
+@pytest.mark.fault("Bad data", "image folder with no images: DataError saying the layout expected")
 def test_empty_folder_says_what_was_expected(tmp_path):
     (tmp_path / "cat").mkdir()
     with pytest.raises(DataError, match=r"no images found; expected <class>/\*.jpg"):
         I.scan_folder(tmp_path)
 
 
+@pytest.mark.fault("Bad data", "image that does not decode (truncated PNG): DataError naming the file")
 def test_decode_failure_names_the_file(tmp_path):
     _tree(tmp_path, {"train": {"a": 2}, "valid": {"a": 1}})
     good = (tmp_path / "train" / "a" / "0.png").read_bytes()
@@ -58,6 +60,7 @@ def test_decode_failure_names_the_file(tmp_path):
     assert not (tmp_path / "out" / "index.csv").exists()
 
 
+@pytest.mark.fault("Bad data", "a .jpg that is not an image: DataError naming the file")
 def test_not_an_image_names_the_file(tmp_path):
     bad = tmp_path / "x.jpg"
     bad.write_text("hello")
@@ -65,6 +68,7 @@ def test_not_an_image_names_the_file(tmp_path):
         I.verify_image(bad)
 
 
+@pytest.mark.fault("Bad data", "grayscale and RGBA images: converted to RGB and counted per mode")
 def test_grayscale_and_alpha_converted_and_counted(tmp_path):
     _img(tmp_path / "train" / "a" / "g.png", "L")
     _img(tmp_path / "train" / "a" / "rgba.png", "RGBA")

@@ -45,6 +45,7 @@ def test_event_order():
     assert cb.seen == ["before_fit", "before_epoch", *batch, *batch, *valid, "after_epoch", "after_fit"]
 
 
+@pytest.mark.fault("Guardrails", "non-finite loss: FloatingPointError at once, naming epoch, step and phase")
 def test_non_finite_loss_fails_fast_naming_epoch_step_phase():
     class Poison(Callback):
         def after_loss(self):
@@ -155,6 +156,7 @@ def test_epoch_sampler_shards_one_permutation(n, world):
     assert [s[0] for s in shards] == full[:world]      # batch j of all ranks = batch j of one process
 
 
+@pytest.mark.fault("Bad data", "model file loaded into a model of another shape: CheckpointMismatch naming tensor and both shapes")
 def test_save_and_load_model(tmp_path):
     m = nn.Linear(3, 2)
     save_model(tmp_path / "m.pt", m, {"n_in": 3}, {"acc": 0.5})

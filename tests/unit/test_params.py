@@ -95,7 +95,7 @@ BAD = [  # (id, data or raw YAML text, expected message fragment after the file 
 ]
 
 
-@pytest.mark.fault("Bad params", "ParamsError naming params.yaml, the full dotted key and what was expected")
+@pytest.mark.fault("Params", "ParamsError naming params.yaml, the full dotted key and what was expected")
 @pytest.mark.parametrize("data,fragment", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_params_name_key_and_expectation(tmp_path, data, fragment):
     path = write(tmp_path, text=data) if isinstance(data, str) else write(tmp_path, data)
@@ -105,7 +105,7 @@ def test_bad_params_name_key_and_expectation(tmp_path, data, fragment):
     assert fragment in str(e.value), str(e.value)
 
 
-@pytest.mark.fault("Bad params", "params file missing: ParamsError naming the path")
+@pytest.mark.fault("Params", "params file missing: ParamsError naming the path")
 def test_missing_file(tmp_path):
     with pytest.raises(ParamsError, match="params.yaml: params file not found"):
         load(Stage, "task.stage", tmp_path / "params.yaml")

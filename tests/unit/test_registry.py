@@ -11,7 +11,7 @@ import yaml
 from dlpipe import registry
 from dlpipe.errors import DataError
 
-fault = partial(pytest.mark.fault, "Bad registry entry")
+fault = partial(pytest.mark.fault, "Params")
 
 
 def test_every_manifest_dataset_is_registered_with_identical_facts(mirror):

@@ -12,7 +12,7 @@ import yaml
 from dlpipe.params import ParamsError
 from dlpipe.scales import SCALES, apply_scale, check_overlays, leaf_keys
 
-fault = partial(pytest.mark.fault, "Bad scale overlay")
+fault = partial(pytest.mark.fault, "Params")
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ def imdb_rows(mirror, tmp_path_factory):
     "fork",
     pytest.param("spawn", marks=pytest.mark.slow),  # each worker imports spaCy afresh: ~10 s under load
 ])
+@pytest.mark.fault("Determinism", "tokenize with 1 or 2 workers: byte-identical token store")
 def test_tokenize_is_byte_identical_across_workers(imdb_rows, tmp_path, start_method):
     src = _write_csv(tmp_path / "in.csv", imdb_rows)
     tokenize_csv(src, tmp_path / "w1", TokenizeParams(n_workers=1, chunk_size=7))
@@ -114,6 +115,7 @@ def test_reader_handles_block_boundaries(tmp_path, monkeypatch):
     ([["0", "ok"], ["x", "bad label"]], r"in\.csv: line 2: label must be an integer"),
     ([["0", "ok"], ["1"]], r"in\.csv: line 2: expected 'label,text'"),
 ])
+@pytest.mark.fault("Bad data", "tokenize CSV with a non-integer label or no text column: DataError naming file and line; no token store")
 def test_tokenize_rejects_bad_rows(tmp_path, rows, match):
     src = _write_csv(tmp_path / "in.csv", rows)
     with pytest.raises(DataError, match=match):
@@ -121,6 +123,7 @@ def test_tokenize_rejects_bad_rows(tmp_path, rows, match):
     assert not (tmp_path / "out").exists()  # atomic: nothing half-written
 
 
+@pytest.mark.fault("Bad data", "tokenize an empty CSV: DataError 'no rows'")
 def test_tokenize_rejects_empty_csv(tmp_path):
     (tmp_path / "in.csv").write_text("")
     with pytest.raises(DataError, match="no rows"):

@@ -47,6 +47,7 @@ def test_itos_json_round_trip_keeps_newlines(tmp_path):
     (["xxpad", "xxunk"] + list(SPECIALS[2:]), r"'xxunk' at id 0"),
     (list(SPECIALS) + ["a", "a"], r"'a' appears more than once"),
 ])
+@pytest.mark.fault("Bad data", "vocabulary missing/misplacing special tokens or with duplicates: DataError naming itos.json")
 def test_bad_itos_is_a_data_error(tmp_path, itos, match):
     (tmp_path / "itos.json").write_text(json.dumps(itos))
     with pytest.raises(DataError, match=match) as e:
@@ -54,6 +55,7 @@ def test_bad_itos_is_a_data_error(tmp_path, itos, match):
     assert "itos.json" in str(e.value)
 
 
+@pytest.mark.fault("Bad data", "itos.json not a JSON list: DataError saying what was expected")
 def test_itos_that_is_not_a_list(tmp_path):
     (tmp_path / "itos.json").write_text('{"a": 1}')
     with pytest.raises(DataError, match="JSON list of strings"):

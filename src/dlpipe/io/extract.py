@@ -13,6 +13,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
@@ -132,7 +133,10 @@ def _extract_tar(archive: Path, dest: Path, strip: int, progress: bool) -> set[s
     except (tarfile.TarError, OSError) as e:
         raise DataError(f"{archive}: not a readable tar archive ({e})") from None
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:   # gzip raises EOFError when cut short
+            raise DataError(f"{archive}: truncated or corrupt tar archive ({e})") from None
         plan = [(m, member_parts(archive, m.name, strip)) for m in members]
         for m, parts in plan:  # check everything before writing anything
             _check_tar_member(archive, m, parts, strip)

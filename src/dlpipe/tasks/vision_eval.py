@@ -1,14 +1,11 @@
-"""Vision task, evaluation: accuracy, confusion matrix and prediction grid per model; the transfer summary.
+"""Vision task, evaluation: accuracy, confusion matrix and prediction grid per model (stage ``evaluate_vision``).
 
 ``evaluate`` reads any ``model.pt`` from :mod:`dlpipe.tasks.vision_heads` (head-only, fine-tuned,
 from-scratch) and the valid split of the index, and writes ``confusion.png`` + ``predictions.png``.
-``transfer_summary`` gathers every variant's accuracy and the epoch times of head training vs
-fine-tuning (the reason precompute exists) into one metrics file.
+The summary over all variants is :mod:`dlpipe.tasks.vision_summary` (no torch: a fast stage).
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,31 +54,3 @@ def evaluate(raw: Path, index_dir: Path, model_path: Path, out_dir: Path, p: Eva
     per_class = {c: round(float(cm[i, i] / max(cm[i].sum(), 1)), 5) for i, c in enumerate(classes)}
     return {"accuracy": round(float(np.mean(pred == y)), 5), "n_valid": int(len(y)),
             "n_errors": int((pred != y).sum()), "per_class_accuracy": per_class, "kind": extra.get("kind", "")}
-
-
-def _read_metrics(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: metrics file not found: run the stage that writes it") from None
-
-
-def transfer_summary(evals: dict[str, Path], trains: dict[str, Path]) -> dict:
-    """One metrics dict: accuracy of each variant and training epoch times.
-
-    Args:
-        evals: variant name (``head_full``, ``finetune_low``...) -> its evaluate metrics.json.
-        trains: variant name -> its training metrics.json (with ``epoch_seconds`` and ``n_train``).
-    """
-    acc = {name: _read_metrics(path)["accuracy"] for name, path in sorted(evals.items())}
-    tm = {name: _read_metrics(path) for name, path in sorted(trains.items())}
-    secs = {name: m["epoch_seconds"] for name, m in tm.items()}
-    out = {"accuracy": acc, "epoch_seconds": secs, "n_train": {name: m["n_train"] for name, m in tm.items()}}
-    head, fine = secs.get("head_full"), secs.get("finetune_full")
-    if head and fine and not math.isnan(head) and head > 0:
-        out["finetune_over_head_epoch_time"] = round(fine / head, 1)   # how much faster precomputed features train
-    for labels in ("full", "low"):
-        f, s = acc.get(f"finetune_{labels}"), acc.get(f"scratch_{labels}")
-        if f is not None and s is not None:
-            out[f"pretrained_minus_scratch_{labels}"] = round(f - s, 5)
-    return out

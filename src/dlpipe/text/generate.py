@@ -10,7 +10,7 @@ import re
 
 import torch
 
-from dlpipe.text.rules import BOS, EOS, FLD, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP
+from dlpipe.text.rules import BOS, EOS, FLD, PAD, SPECIALS, TK_MAJ, TK_REP, TK_UP, TK_WREP
 
 _NO_SPACE_BEFORE = re.compile(r" (?=[.,!?;:%)\]}]|'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b|n't\b)", re.IGNORECASE)
 _NO_SPACE_AFTER = re.compile(r"([(\[{$]) ")
@@ -72,7 +72,7 @@ def detokenize(tokens: list[str]) -> str:
     while i < len(tokens):
         t = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if t in (TK_MAJ, TK_UP) and nxt:
+        if t in (TK_MAJ, TK_UP) and nxt and nxt not in SPECIALS:
             words.append(nxt[:1].upper() + nxt[1:] if t == TK_MAJ else nxt.upper())
             i += 2
         elif t in (TK_REP, TK_WREP) and i + 2 < len(tokens) and tokens[i + 1].isdigit():

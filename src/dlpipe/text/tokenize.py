@@ -115,21 +115,31 @@ def read_csv_chunks(src: str | os.PathLike, chunk_size: int) -> Iterator[tuple[l
     Several text columns are joined into one text with ``xxfld i`` markers (fastai's mark_fields).
     """
     labels, texts = [], []
-    with open(src, encoding="utf-8", newline="") as fh:
+    # surrogateescape: a bad byte reaches the row it is in, so the error can name that line (a strict
+    # decoder fails on the 8 KiB read-ahead block, lines before the csv reader gets there).
+    with open(src, encoding="utf-8", errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh)
         try:
             for row in reader:
+                _check_utf8(row, src, reader.line_num)
                 labels.append(_label(row, src, reader.line_num))
                 texts.append(join_fields(row[1:]))
                 if len(texts) == chunk_size:
                     yield labels, texts
                     labels, texts = [], []
-        except UnicodeDecodeError as e:
-            raise DataError(f"{src}: not UTF-8 near line {reader.line_num + 1}: {e.reason}") from None
         except csv.Error as e:
             raise DataError(f"{src}: line {reader.line_num}: malformed CSV: {e}") from None
     if texts:
         yield labels, texts
+
+
+def _check_utf8(row: list[str], src, line: int) -> None:
+    for field in row:
+        try:
+            field.encode("utf-8")
+        except UnicodeEncodeError as e:   # a lone surrogate: an undecodable input byte
+            bad = field[e.start].encode("utf-8", "surrogateescape")
+            raise DataError(f"{src}: line {line}: not UTF-8 (byte {bad!r} after {field[:e.start][-20:]!r})") from None
 
 
 def _label(row: list[str], src, line: int) -> int:
