@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from dlpipe.errors import DataError, DownloadError
+from dlpipe.errors import DataError, DownloadError, run_stage
 from dlpipe.registry import UnknownDataset
 from dlpipe.io.download import fetch_dataset
 
@@ -34,4 +34,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

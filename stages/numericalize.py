@@ -13,6 +13,7 @@ from pathlib import Path
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.text.vocab import NumericalizeParams, numericalize_splits
+from dlpipe.errors import run_stage
 
 
 def _split(arg: str) -> tuple[str, Path]:
@@ -38,4 +39,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -10,6 +10,7 @@ import argparse
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.text.prepare import PrepareParams, prepare_imdb
+from dlpipe.errors import run_stage
 
 
 def main(argv=None) -> dict:
@@ -27,4 +28,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

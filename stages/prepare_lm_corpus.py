@@ -11,6 +11,7 @@ import argparse
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.text.wikitext import LMCorpusParams, prepare_lm_corpus
+from dlpipe.errors import run_stage
 
 
 def main(argv=None) -> dict:
@@ -31,4 +32,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

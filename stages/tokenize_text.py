@@ -13,6 +13,7 @@ import argparse
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.text.tokenize import TokenizeParams, tokenize_csv
+from dlpipe.errors import run_stage
 
 
 def main(argv=None) -> dict:
@@ -30,4 +31,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

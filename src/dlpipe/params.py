@@ -32,13 +32,11 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from dlpipe.errors import ParamsError  # noqa: F401  (re-exported: dlpipe.params.ParamsError)
+
 T = TypeVar("T")
 _YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 DEFAULT_PARAMS = Path("params.yaml")
-
-
-class ParamsError(ValueError):
-    """A params.yaml section failed validation; the message names the key path."""
 
 
 def read_yaml(path: str | os.PathLike) -> dict:
