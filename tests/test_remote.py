@@ -25,7 +25,8 @@ def source(tmp_path_factory, mirror) -> tuple[Path, tuple[str, ...]]:
     repo = copy_built(g, base / "source")
     dvc(repo, "remote", "modify", "storage", "url", str(base / "storage"))   # project config, committed
     commit_all(repo, "team remote for the test")
-    out = dvc(repo, "push", "--run-cache", *g.targets).stdout
+    p = dvc(repo, "push", "--run-cache", *g.targets, timeout=600)
+    out = p.stdout + p.stderr
     assert "pushed" in out or "Everything is up to date" in out, out
     return repo, g.targets  # targets: what built at tiny scale (empty = every stage)
 
