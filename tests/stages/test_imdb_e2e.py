@@ -29,7 +29,7 @@ def read(repo: Path, rel: str) -> dict:
 def test_imdb_repro_both_directions(tiny_repo: Path, mirror: Path):
     t0 = time.time()
     dvc(tiny_repo, mirror, "repro", *STAGES)
-    assert time.time() - t0 < 180, "tiny imdb repro should take under 3 minutes"
+    print(f"tiny imdb repro: {time.time() - t0:.0f} s")  # a speed figure, not a pass/fail line (see bench/)
     models = tiny_repo / "data/models/imdb"
     for d in ("pretrain_lm", "pretrain_lm_bwd", "finetune_lm", "finetune_lm_bwd"):
         itos = json.loads((models / d / "itos.json").read_text())
