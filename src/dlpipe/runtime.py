@@ -1,8 +1,8 @@
 """Device choice, seeding and thread count: the few process-wide settings every stage makes."""
 from __future__ import annotations
 
-import os
 import random
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,3 +29,17 @@ def set_threads(n: int) -> None:
     """Set torch's intra-op threads; 0 keeps torch's default."""
     if n > 0:
         torch.set_num_threads(n)
+
+
+@dataclass(frozen=True)
+class RuntimeParams:
+    """The shared `runtime` section of params.yaml, read by every training stage."""
+    device: str                                  # auto | cpu | cuda | cuda:N
+    num_threads: int = field(metadata=dict(ge=0))
+    seed: int
+
+
+def apply(rt: RuntimeParams) -> None:
+    """Set torch's threads and seed everything, as every training stage does first."""
+    set_threads(rt.num_threads)
+    seed_everything(rt.seed)

@@ -29,7 +29,8 @@ from dlpipe.io.atomic import atomic_dir, write_text
 from dlpipe.io.checkpoint import load_model, save_model
 from dlpipe.models.awd_lstm import LM_DROPS, AWDLSTMConfig, AWDLSTMLM, lm_splitter, remap_lm_state
 from dlpipe.params import ParamsError
-from dlpipe.runtime import seed_everything, set_threads
+from dlpipe.runtime import RuntimeParams  # noqa: F401  (stages import it from here)
+from dlpipe.runtime import apply as setup
 from dlpipe.text.callbacks import RNNCallback, RNNRegularizer, lm_loss
 from dlpipe.text.corpus import Corpus, load_corpus
 from dlpipe.text.generate import detokenize, generate
@@ -38,13 +39,6 @@ from dlpipe.text.tokenize import tokenize_texts
 from dlpipe.train import Learner, accuracy, adamw, discriminative
 
 Direction = Literal["fwd", "bwd"]
-
-
-@dataclass(frozen=True)
-class RuntimeParams:
-    device: str
-    num_threads: int = field(metadata=dict(ge=0))
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -108,11 +102,6 @@ def fingerprint(*parts, files: tuple[Path, ...] = ()) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()[:16]
-
-
-def setup(rt: RuntimeParams) -> None:
-    set_threads(rt.num_threads)
-    seed_everything(rt.seed)
 
 
 def model_config(m: ModelParams, vocab_sz: int, drop_mult: float, drops: dict = LM_DROPS) -> AWDLSTMConfig:
