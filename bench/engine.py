@@ -6,14 +6,21 @@ same math; this adapter runs it in a subprocess with --runs N and turns its JSON
 from __future__ import annotations
 
 import json
+import subprocess
 
-from bench.common import PROJECT_PY, RAW, fmt_stat, run_worker, summarize, target
+from bench.common import PROJECT_PY, RAW, ROOT, BenchError, fmt_stat, summarize, target
 
 
 def run(peer_py, runs: int, quick: bool) -> dict:
     out = RAW / "engine_raw.json"
     args = ["--runs", str(max(runs, 1)), "--epochs", "1" if quick else "2", "--out", str(out)]
-    run_worker([PROJECT_PY, "-m", "bench.bench_engine", *args], RAW / "logs" / "engine.log")
+    out.unlink(missing_ok=True)
+    log = RAW / "logs" / "engine.log"
+    with open(log, "w") as fh:  # bench_engine prints a text summary, not a JSON line: read its --out file
+        rc = subprocess.run([PROJECT_PY, "-m", "bench.bench_engine", *args], cwd=ROOT, stdout=fh,
+                            stderr=subprocess.STDOUT).returncode
+    if rc != 0 or not out.is_file():
+        raise BenchError(f"bench/bench_engine.py exited {rc} without writing {out} (log {log})")
     res = json.loads(out.read_text())
     st = {k: summarize(res[k]["runs"]) for k in ("learner", "bare_loop")}
     ratio = st["learner"]["median"] / st["bare_loop"]["median"]

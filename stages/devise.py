@@ -16,7 +16,7 @@ from pathlib import Path
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks import devise as D
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 
 ARGS = {"vocab": ["itos", "emb", "features", "out_dir"],
         "train": ["features", "vectors", "head_out"],

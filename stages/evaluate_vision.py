@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_eval import EvaluateParams, evaluate
 
 

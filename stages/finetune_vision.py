@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_features import PrecomputeParams
 from dlpipe.tasks.vision_heads import FinetuneParams, TrainHeadParams, finetune, scratch
 from dlpipe.vision.features import BackboneParams

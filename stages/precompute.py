@@ -15,7 +15,7 @@ from pathlib import Path
 from dlpipe import params
 from dlpipe.errors import DataError
 from dlpipe.io.atomic import write_json
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_features import PrecomputeParams, precompute
 from dlpipe.vision.features import BackboneParams
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.vision_backbone import PretrainParams, pretrain_backbone
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.vision.features import BackboneParams
 
 

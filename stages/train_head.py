@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_heads import TrainHeadParams, train_head
 
 

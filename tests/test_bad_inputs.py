@@ -197,7 +197,7 @@ def test_precompute_index_missing_column(tmp_path):
     p = tiny_params(tmp_path / "p")
     args = [P.load(c, s, p) for c, s in ((BackboneParams, "vision.backbone"),
                                          (PrecomputeParams, "vision.precompute.mnist_sample"))]
-    from dlpipe.tasks.vision_data import RuntimeParams as VRuntime
+    from dlpipe.runtime import RuntimeParams as VRuntime
     with pytest.raises(DataError, match=r"index\.csv: missing column\(s\) \['split'\]; expected path,label,split"):
         precompute(tmp_path / "raw", tmp_path / "index", None, tmp_path / "out", *args,
                    P.load(VRuntime, "runtime", p), "mnist_sample")

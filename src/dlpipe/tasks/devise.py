@@ -20,8 +20,9 @@ from dlpipe.errors import DataError
 from dlpipe.io.arrays import open_store, save_npy
 from dlpipe.io.atomic import write_text
 from dlpipe.io.checkpoint import load_model, save_model
-from dlpipe.runtime import seed_everything, set_threads
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe import runtime
+from dlpipe.runtime import set_threads
+from dlpipe.runtime import RuntimeParams
 from dlpipe.train import Learner, adamw
 from dlpipe.vision.devise import class_vectors, cosine_loss, cosine_sim, match_class
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
@@ -122,8 +123,7 @@ def _loaders(features: Path, vecs: np.ndarray, matched: list[bool], bs: int, see
 def train(features: Path, vectors_dir: Path, head_out: Path, log_dir: Path, run_dir: Path | None,
           p: DeviseParams, rt: RuntimeParams) -> dict:
     """Fit a head mapping stored features to class word vectors with the cosine loss (one-cycle)."""
-    set_threads(rt.num_threads)
-    seed_everything(rt.seed)
+    runtime.apply(rt)
     info, vecs = read_class_vectors(vectors_dir)
     store, train_dl, valid_dl = _loaders(features, vecs, info["matched"], p.bs, rt.seed)
     row_shape = tuple(store.shape[1:])

@@ -16,8 +16,8 @@ import torch
 
 from dlpipe.io.checkpoint import save_model
 from dlpipe.models.darknet import DarknetConfig, darknet
-from dlpipe.runtime import seed_everything, set_threads
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe import runtime
+from dlpipe.runtime import RuntimeParams
 from dlpipe.train import Learner, accuracy, adamw, make_loader
 from dlpipe.vision.features import BackboneParams
 from dlpipe.vision.transforms import ImageArrayDataset, channel_stats
@@ -38,8 +38,7 @@ def pretrain_backbone(src: Path, model_path: Path, log_dir: Path, run_dir: Path 
                       p: PretrainParams, rt: RuntimeParams) -> dict:
     """Train Darknet on the MNIST digit split with one-cycle; save it with its input normalisation."""
     src = Path(src)
-    set_threads(rt.num_threads)
-    seed_everything(rt.seed)
+    runtime.apply(rt)
     xs = {s: np.load(src / f"{s}_images.npy") for s in ("train", "valid")}
     ys = {s: np.load(src / f"{s}_labels.npy") for s in ("train", "valid")}
     mean, std = channel_stats(xs["train"])

@@ -29,13 +29,6 @@ MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
 @dataclass(frozen=True)
-class RuntimeParams:
-    device: str
-    num_threads: int = field(metadata=dict(ge=0))
-    seed: int
-
-
-@dataclass(frozen=True)
 class IndexParams:
     seed: int
     valid_pct: float = field(metadata=dict(gt=0.0, lt=1.0))          # held out when a dataset has no split

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dlpipe.errors import DataError
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_heads import load_classifier
 from dlpipe.runtime import set_threads
 from dlpipe.vision.image_data import load_split, predict

@@ -16,7 +16,7 @@ import pandas as pd
 from dlpipe.errors import DataError
 from dlpipe.io.atomic import atomic_dir
 from dlpipe.runtime import set_threads
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe.runtime import RuntimeParams
 from dlpipe.vision import images as I
 from dlpipe.vision.features import BackboneParams, extract_features, load_backbone
 from dlpipe.vision.sources import open_source

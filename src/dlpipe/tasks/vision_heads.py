@@ -27,8 +27,8 @@ from dlpipe.errors import DataError
 from dlpipe.io.arrays import open_store
 from dlpipe.io.checkpoint import load_model, save_model
 from dlpipe.models.darknet import DarknetConfig, cut, darknet
-from dlpipe.runtime import seed_everything, set_threads
-from dlpipe.tasks.vision_data import RuntimeParams
+from dlpipe import runtime
+from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_features import PrecomputeParams
 from dlpipe.train import Callback, Learner, accuracy, adamw, make_loader
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
@@ -89,11 +89,6 @@ class EpochTimer(Callback):
         self.times = {k: list(v) for k, v in state["times"].items()}
 
 
-def _setup(rt: RuntimeParams) -> None:
-    set_threads(rt.num_threads)
-    seed_everything(rt.seed)
-
-
 def _fingerprint(*parts) -> str:
     return json.dumps([dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts], sort_keys=True,
                       default=str)
@@ -146,7 +141,7 @@ def _darknet_checkpoint(backbone: Path) -> dict:
 def train_head(features: Path, backbone: Path, head_out: Path, model_out: Path, log_dir: Path,
                run_dir: Path | None, labeled: Path | None, p: TrainHeadParams, rt: RuntimeParams) -> dict:
     """Train a head on stored features through the Learner (one-cycle); no backbone forward at all."""
-    _setup(rt)
+    runtime.apply(rt)
     sha = file_sha256(backbone)
     train = open_store(Path(features) / "train", expect={"backbone_sha256": sha})
     valid = open_store(Path(features) / "valid", expect={"backbone_sha256": sha, "layer": train.meta["layer"]})
@@ -200,7 +195,7 @@ def finetune(raw: Path, index_dir: Path, backbone: Path, head_path: Path, model_
              run_dir: Path | None, labeled: Path | None, p: FinetuneParams, pre: PrecomputeParams,
              rt: RuntimeParams) -> dict:
     """Backbone (cut at the precompute layer) + the trained head; gradual unfreezing, discriminative LRs."""
-    _setup(rt)
+    runtime.apply(rt)
     body, info = load_backbone(None, backbone, pre.layer)
     body.requires_grad_(True)
     blob = load_model(head_path)
@@ -223,7 +218,7 @@ def scratch(raw: Path, index_dir: Path, model_out: Path, log_dir: Path, run_dir:
             p: FinetuneParams, head_p: TrainHeadParams, bb: BackboneParams, pre: PrecomputeParams,
             rt: RuntimeParams) -> dict:
     """The same Darknet + head from random init, same images and total epochs, all layers at ``lr``."""
-    _setup(rt)
+    runtime.apply(rt)
     mode = "L" if bb.in_ch == 1 else "RGB"
     classes, stats = train_stats(raw, index_dir, mode, pre.size)
     cfg = DarknetConfig(in_ch=bb.in_ch, nf=bb.nf, layers=tuple(bb.layers), n_classes=len(classes))
