@@ -13,7 +13,7 @@ import pytest
 from dlpipe import dagcheck
 from dvc_helpers import copy_built, downstream, get_param, golden, lock, repro, set_param
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 # (stage or foreach group, param key, new value from old). Whether followers rerun depends on whether
 # the stage's outputs changed (DVC compares hashes), which the test reads from dvc.lock.

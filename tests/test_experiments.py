@@ -11,7 +11,7 @@ import pytest
 from dlpipe import dagcheck
 from dvc_helpers import commit_all, copy_built, dvc, get_param, git, golden, repro, set_param
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 # Preferred knobs, cheapest first: (stage, param key, two other values as functions of the current one).
 KNOBS = [

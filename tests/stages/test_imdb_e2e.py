@@ -26,6 +26,7 @@ def read(repo: Path, rel: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_imdb_repro_both_directions(tiny_repo: Path, mirror: Path):
     t0 = time.time()
     dvc(tiny_repo, mirror, "repro", *STAGES)

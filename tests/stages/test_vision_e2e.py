@@ -65,6 +65,7 @@ def _has_lm_stage(repo: Path) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_devise_repro(tiny_repo: Path, mirror: Path):
     if not _has_lm_stage(tiny_repo):
         pytest.skip("no stage in dvc.yaml produces data/models/imdb/pretrain_lm (the ULMFiT LM) yet")
