@@ -17,6 +17,7 @@ from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks import devise as D
 from dlpipe.runtime import RuntimeParams
+from dlpipe.errors import run_stage
 
 ARGS = {"vocab": ["itos", "emb", "features", "out_dir"],
         "train": ["features", "vectors", "head_out"],
@@ -56,4 +57,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.imdb_eval import ensemble
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -25,4 +26,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

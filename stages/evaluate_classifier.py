@@ -15,6 +15,7 @@ from dlpipe.io.atomic import write_json
 from dlpipe.tasks.imdb_clas import EvalParams
 from dlpipe.tasks.imdb_eval import evaluate_classifier
 from dlpipe.tasks.imdb_lm import RuntimeParams
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -38,4 +39,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

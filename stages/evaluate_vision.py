@@ -13,6 +13,7 @@ from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_eval import EvaluateParams, evaluate
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -34,4 +35,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

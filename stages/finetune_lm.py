@@ -14,6 +14,7 @@ from pathlib import Path
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.imdb_lm import LMParams, ModelParams, RuntimeParams, finetune_lm
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -38,4 +39,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -20,8 +20,10 @@ from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_features import PrecomputeParams
-from dlpipe.tasks.vision_heads import FinetuneParams, TrainHeadParams, finetune, scratch
+from dlpipe.tasks.vision_heads import FinetuneParams, finetune, scratch
+from dlpipe.vision.heads import HeadParams
 from dlpipe.vision.features import BackboneParams
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -54,11 +56,11 @@ def main(argv=None) -> None:
     if a.mode == "finetune":
         m = finetune(a.raw, a.index_dir, a.backbone, a.head, a.model_out, a.log_dir, a.run_dir, labeled, p, pre, rt)
     else:
-        head_p = params.load(TrainHeadParams, "vision.train_head", a.params)
+        head_p = params.load(HeadParams, "vision.head", a.params)
         bb = params.load(BackboneParams, "vision.backbone", a.params)
         m = scratch(a.raw, a.index_dir, a.model_out, a.log_dir, a.run_dir, labeled, p, head_p, bb, pre, rt)
     write_json(a.metrics, m)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -10,6 +10,7 @@ from pathlib import Path
 from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.imdb_lm import GenerateParams, RuntimeParams, generate_samples
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -29,4 +30,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

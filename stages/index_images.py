@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from dlpipe import params
-from dlpipe.errors import DataError
+from dlpipe.errors import DataError, run_stage
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.vision_data import IndexParams, index_images
 
@@ -39,4 +39,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -15,6 +15,7 @@ from dlpipe.io.atomic import write_json
 from dlpipe.tasks.vision_backbone import PretrainParams, pretrain_backbone
 from dlpipe.runtime import RuntimeParams
 from dlpipe.vision.features import BackboneParams
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -38,4 +39,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -16,6 +16,7 @@ from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.imdb_clas import ClassifierParams, train_classifier
 from dlpipe.tasks.imdb_lm import ModelParams, RuntimeParams
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -40,4 +41,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -17,6 +17,8 @@ from dlpipe import params
 from dlpipe.io.atomic import write_json
 from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_heads import TrainHeadParams, train_head
+from dlpipe.vision.heads import HeadParams
+from dlpipe.errors import run_stage
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -37,11 +39,12 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     a = parse(argv)
     p = params.load(TrainHeadParams, "vision.train_head", a.params)
+    hp = params.load(HeadParams, "vision.head", a.params)
     rt = params.load(RuntimeParams, "runtime", a.params)
     labeled = a.labeled if a.labels == "low" else None
     write_json(a.metrics, train_head(a.features, a.backbone, a.head_out, a.model_out, a.log_dir, a.run_dir,
-                                     labeled, p, rt))
+                                     labeled, p, hp, rt))
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dlpipe.errors import DataError
+from dlpipe.errors import DataError, run_stage
 from dlpipe.io.atomic import write_json
 from dlpipe.tasks.vision_summary import transfer_summary
 
@@ -43,4 +43,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

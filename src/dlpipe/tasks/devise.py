@@ -26,7 +26,7 @@ from dlpipe.runtime import RuntimeParams
 from dlpipe.train import Learner, adamw
 from dlpipe.vision.devise import class_vectors, cosine_loss, cosine_sim, match_class
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
-from dlpipe.vision.heads import HeadConfig, head_from_state, head_state, make_head
+from dlpipe.vision.heads import HeadParams, head_from_state, head_state, make_head
 from dlpipe.vision.plots import md_table
 
 
@@ -35,10 +35,7 @@ class DeviseParams:
     class_words: dict[str, list[str]]     # class -> candidate phrases tried in order (synonyms); default: its name
     search_vocab: Literal["alpha", "all"]  # alpha: only alphabetic tokens are search results
     exclude: list[str]                    # tokens never returned (fastai special tokens)
-    kind: Literal["linear", "mlp"]
-    n_hidden: int = field(metadata=dict(ge=1))
-    ps: float = field(metadata=dict(ge=0.0, lt=1.0))
-    pool: Literal["concat", "avg"]
+    head: HeadParams                      # the head's architecture (n_out = word-vector size)
     bs: int = field(metadata=dict(ge=1))
     epochs: int = field(metadata=dict(ge=1))
     lr: float = field(metadata=dict(gt=0.0))
@@ -127,8 +124,7 @@ def train(features: Path, vectors_dir: Path, head_out: Path, log_dir: Path, run_
     info, vecs = read_class_vectors(vectors_dir)
     store, train_dl, valid_dl = _loaders(features, vecs, info["matched"], p.bs, rt.seed)
     row_shape = tuple(store.shape[1:])
-    head = make_head(HeadConfig(n_in=row_shape[0], n_out=vecs.shape[1], kind=p.kind, n_hidden=p.n_hidden, ps=p.ps,
-                                pool=p.pool), row_shape)
+    head = make_head(p.head.config(row_shape[0], vecs.shape[1]), row_shape)
     fp = json.dumps([repr(p), repr(rt), store.meta["backbone_sha256"], vecs.shape])
     learn = Learner(head, train_dl, valid_dl, cosine_loss, opt_func=adamw(), splitter=head.splitter,
                     metrics=[cosine_sim], wd=p.wd, device=rt.device, seed=rt.seed, run_dir=run_dir, log_dir=log_dir,

@@ -17,7 +17,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -33,16 +32,12 @@ from dlpipe.tasks.vision_features import PrecomputeParams
 from dlpipe.train import Callback, Learner, accuracy, adamw, make_loader
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
 from dlpipe.vision.features import BackboneParams, file_sha256, load_backbone
-from dlpipe.vision.heads import Classifier, HeadConfig, head_from_state, head_state, make_head, split_body
+from dlpipe.vision.heads import Classifier, HeadParams, head_from_state, head_state, make_head, split_body
 from dlpipe.vision.image_data import AugParams, image_datasets, train_stats
 
 
 @dataclass(frozen=True)
 class TrainHeadParams:
-    kind: Literal["linear", "mlp"]
-    n_hidden: int = field(metadata=dict(ge=1))
-    ps: float = field(metadata=dict(ge=0.0, lt=1.0))
-    pool: Literal["concat", "avg"]
     bs: int = field(metadata=dict(ge=1))
     epochs: int = field(metadata=dict(ge=1))
     lr: float = field(metadata=dict(gt=0.0))
@@ -139,7 +134,8 @@ def _darknet_checkpoint(backbone: Path) -> dict:
 
 # ---- train_head ----------------------------------------------------------------------------------
 def train_head(features: Path, backbone: Path, head_out: Path, model_out: Path, log_dir: Path,
-               run_dir: Path | None, labeled: Path | None, p: TrainHeadParams, rt: RuntimeParams) -> dict:
+               run_dir: Path | None, labeled: Path | None, p: TrainHeadParams, hp: HeadParams,
+               rt: RuntimeParams) -> dict:
     """Train a head on stored features through the Learner (one-cycle); no backbone forward at all."""
     runtime.apply(rt)
     sha = file_sha256(backbone)
@@ -150,11 +146,10 @@ def train_head(features: Path, backbone: Path, head_out: Path, model_out: Path, 
     valid_dl = ChunkedFeatureLoader(valid, valid.labels, p.bs * 2, shuffle=False)
     classes = list(train.meta["classes"])
     row_shape = tuple(train.shape[1:])
-    head = make_head(HeadConfig(n_in=row_shape[0], n_out=len(classes), kind=p.kind, n_hidden=p.n_hidden,
-                                ps=p.ps, pool=p.pool), row_shape)
+    head = make_head(hp.config(row_shape[0], len(classes)), row_shape)
     timer = EpochTimer()
     learn = _learner(head, train_dl, valid_dl, p.wd, rt, log_dir, run_dir,
-                     _fingerprint(p, rt, sha, train_dl.n_rows), timer)
+                     _fingerprint(p, hp, rt, sha, train_dl.n_rows), timer)
     learn.fit(p.epochs, lr=p.lr, schedule="one_cycle", phase="head", pct_start=p.pct_start)
     m = learn.validate()
     prov = {"backbone_sha256": sha, "layer": train.meta["layer"], "classes": classes,
@@ -215,7 +210,7 @@ def finetune(raw: Path, index_dir: Path, backbone: Path, head_path: Path, model_
 
 
 def scratch(raw: Path, index_dir: Path, model_out: Path, log_dir: Path, run_dir: Path | None, labeled: Path | None,
-            p: FinetuneParams, head_p: TrainHeadParams, bb: BackboneParams, pre: PrecomputeParams,
+            p: FinetuneParams, head_p: HeadParams, bb: BackboneParams, pre: PrecomputeParams,
             rt: RuntimeParams) -> dict:
     """The same Darknet + head from random init, same images and total epochs, all layers at ``lr``."""
     runtime.apply(rt)
@@ -225,8 +220,7 @@ def scratch(raw: Path, index_dir: Path, model_out: Path, log_dir: Path, run_dir:
     body = cut(darknet(cfg), pre.layer)
     with torch.no_grad():
         row_shape = tuple(body.eval()(torch.zeros(1, bb.in_ch, pre.size, pre.size)).shape[1:])
-    head = make_head(HeadConfig(n_in=row_shape[0], n_out=len(classes), kind=head_p.kind, n_hidden=head_p.n_hidden,
-                                ps=head_p.ps, pool=head_p.pool), row_shape)
+    head = make_head(head_p.config(row_shape[0], len(classes)), row_shape)
     model = Classifier(body, head, split_body)
     extra = {"classes": classes, "layer": pre.layer, "image_mode": mode, "size": pre.size,
              "normalize": stats, "in_ch": bb.in_ch, "kind": "scratch"}

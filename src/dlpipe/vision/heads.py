@@ -31,6 +31,18 @@ class HeadConfig:
     pool: Literal["concat", "avg"]               # how feature maps become vectors
 
 
+@dataclass(frozen=True)
+class HeadParams:
+    """A head's architecture as params.yaml gives it (`vision.head`, `vision.devise.head`); sizes come from data."""
+    kind: Literal["linear", "mlp"]
+    n_hidden: int = field(metadata=dict(ge=1))
+    ps: float = field(metadata=dict(ge=0.0, lt=1.0))
+    pool: Literal["concat", "avg"]
+
+    def config(self, n_in: int, n_out: int) -> HeadConfig:
+        return HeadConfig(n_in=n_in, n_out=n_out, kind=self.kind, n_hidden=self.n_hidden, ps=self.ps, pool=self.pool)
+
+
 class Pool(nn.Module):
     """Feature maps ``(bs, C, h, w)`` -> ``(bs, C)`` (avg) or ``(bs, 2C)`` (concat); flat input passes."""
 
