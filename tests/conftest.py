@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ import pytest
 pytest_plugins = ["reliability_plugin"]
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Stage commands in dvc.yaml say `python stages/...`, resolved through PATH as in an activated venv:
+# put this interpreter's bin/ first, so `.venv/bin/python -m pytest` works without `activate`.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 @pytest.fixture(scope="session")
