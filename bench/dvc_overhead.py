@@ -162,7 +162,7 @@ def run(peer_py, runs: int, quick: bool) -> dict:
              f"{repro['median'] / direct['median']:.2f}× the direct run"],
             [f"the same {len(ran)} stage command(s) run directly", fmt_stat(direct, s), "1.00×"],
             ["(incremental − start-up) ÷ direct", fmt_stat(ratio_ex, lambda v: f"{v:.2f}×"), "target ≤ 1.10×"]]
-    return {"title": "6. DVC overhead (tiny scale, whole default DAG)",
+    return {"title": f"6. DVC overhead (tiny scale, {scope})",
             "measured": {"noop_repro_s": noop, "status_s": status, "incremental_repro_s": repro,
                          "direct_stages_s": direct, "ratio_excl_startup": ratio_ex, "stages_rerun": ran,
                          "catch_up_repro_s": t_full, "catch_up_stages": n_stages, "n_stages": n_total},
