@@ -145,24 +145,35 @@ def timed_work(cmd: list[str], started: Callable[[], bool], done: Callable[[], b
     return t1 - t0
 
 
-def kill_at_random_point(cmd: list[str], started: Callable[[], bool], seed: int, window: float) -> float:
+def kill_at_random_point(cmd: list[str], started: Callable[[], bool], seed: int, window: float,
+                         cleanup: Callable[[], None] | None = None, done: Callable[[], bool] | None = None,
+                         attempts: int = 4) -> float:
     """Start ``cmd`` in its own process group; once it writes, SIGKILL the group after a seeded delay.
 
     The delay is uniform in [0.05, 0.7] x ``window`` (the uninterrupted run's writing time), so the
-    kill lands mid-work. Returns the delay. Fails if the stage finished before the kill.
+    kill lands mid-work. A loaded machine can make this run faster than the reference run: if it
+    finished before the kill (or was killed while exiting, after ``done()`` became true), ``cleanup()``
+    removes what it wrote and the next attempt halves the delay.
+    Returns the delay; fails if every attempt finished before its kill.
     """
     delay = random.Random(seed).uniform(0.05, 0.7) * window
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=stage_env(),
-                            start_new_session=True)
-    try:
-        watch(proc, started)
-        time.sleep(delay)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)   # the stage and any worker processes it forked
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, f"finished before the kill ({delay:.2f} s):\n{out[-2000:]}"
-    return delay
+    for _ in range(attempts):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=stage_env(),
+                                start_new_session=True)
+        try:
+            watch(proc, started)
+            time.sleep(delay)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)   # the stage and any worker processes it forked
+            out, _ = proc.communicate(timeout=60)
+        finished = proc.returncode == 0 or (done is not None and done())
+        if proc.returncode == -signal.SIGKILL and not finished:
+            return delay
+        assert cleanup is not None and finished, f"exit {proc.returncode} before the kill ({delay:.2f} s):\n{out[-2000:]}"
+        cleanup()
+        delay /= 2
+    raise AssertionError(f"every attempt finished before its kill (last delay {delay:.3f} s)")
 
 
 def tmp_siblings(path: Path) -> list[Path]:

@@ -11,6 +11,7 @@ metrics and history). The interrupted download is covered in tests/unit/test_dow
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def test_tokenize_killed_then_rerun(mirror, tmp_path):
     ref = tmp_path / "ref" / "tok"
     window = timed_work(cmd(ref), _writing(ref), ref.exists)
     out = tmp_path / "killed" / "tok"
-    kill_at_random_point(cmd(out), _writing(out), seed=1, window=window)
+    kill_at_random_point(cmd(out), _writing(out), seed=1, window=window,
+                         cleanup=lambda: shutil.rmtree(out.parent, ignore_errors=True))
     _assert_absent_or_complete(out, tree_digest(ref))
     run_stage("tokenize_text", "--params", params, src, out)
     assert tree_digest(out) == tree_digest(ref)
@@ -61,7 +63,9 @@ def test_precompute_killed_then_rerun(vision_work, tmp_path):
                         (tmp_path / "ref.json").exists)
     out = tmp_path / "killed" / "features"
     kill_at_random_point(precompute_cmd(vision_work, out, tmp_path / "killed.json"), _writing(out), seed=2,
-                         window=window)
+                         window=window, cleanup=lambda: (shutil.rmtree(out.parent, ignore_errors=True),
+                                                         (tmp_path / "killed.json").unlink(missing_ok=True)),
+                         done=(tmp_path / "killed.json").exists)
     _assert_absent_or_complete(out, tree_digest(ref))
     assert not (tmp_path / "killed.json").exists()
     subprocess.run(precompute_cmd(vision_work, out, tmp_path / "killed.json"), check=True, env=stage_env(),
@@ -104,7 +108,8 @@ def test_training_killed_then_resumes(lm_data, tmp_path):
                         (ref / "metrics.json").exists)
     root = tmp_path / "killed"
     ckpt = root / "run" / "checkpoint.pt"
-    kill_at_random_point(pretrain_cmd(lm_data, root), ckpt.exists, seed=3, window=window)
+    kill_at_random_point(pretrain_cmd(lm_data, root), ckpt.exists, seed=3, window=window,
+                         cleanup=lambda: shutil.rmtree(root, ignore_errors=True), done=(root / "metrics.json").exists)
     assert ckpt.exists()
     assert not (root / "lm").exists() and not (root / "metrics.json").exists()
     assert not [p for p in (root / "run").iterdir() if p.name != "checkpoint.pt" and not p.name.startswith(".tmp-")]
