@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,15 +119,20 @@ def _durations(marks: list[tuple[str, float]], end: float) -> dict[str, float]:
 
 
 def snapshot(dest: Path, scale: str | None = "tiny") -> Path:
-    """Copy the repo's tracked + untracked-not-ignored files to ``dest``, git init, set ``scale``, commit."""
+    """Copy the repo's tracked + untracked-not-ignored files to ``dest``, git init, set ``scale``, commit.
+
+    The copy starts unbuilt: the repo's dvc.lock and reports/ record runs at another scale, so they
+    are left out (a stage that has not run at this scale has no lock entry and no report).
+    """
     from dlpipe.scales import apply_scale
 
     files = run(REPO, "git", "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
     for rel in filter(None, files):
         src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel, follow_symlinks=False)
+        if rel == "dvc.lock" or rel.startswith("reports/") or not src.is_file():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / rel, follow_symlinks=False)
     git(dest, "init", "-q", "-b", "main")
     if scale:
         apply_scale(dest / "params.yaml", scale)
@@ -161,8 +167,7 @@ def get_param(cwd: Path, dotted: str):
     return node
 
 
-def downstream(cwd: Path, names: set[str]) -> set[str]:
-    """``names`` plus every stage that (transitively) depends on one of them."""
+def _closure(cwd: Path, names, direction: str) -> set[str]:
     import networkx as nx
     from dvc.repo import Repo
 
@@ -171,30 +176,70 @@ def downstream(cwd: Path, names: set[str]) -> set[str]:
     with Repo(str(cwd)) as repo:
         g = repo.index.graph  # edges: stage -> the stages it depends on
         by_name = {stage_name(s, cwd): s for s in g.nodes}
+        walk = nx.ancestors if direction == "down" else nx.descendants
         out = set(names)
         for n in names:
             if n in by_name:
-                out |= {stage_name(s, cwd) for s in nx.ancestors(g, by_name[n])}
+                out |= {stage_name(s, cwd) for s in walk(g, by_name[n]) if getattr(s, "cmd", None)}
     return out
 
 
-# ---------------------------------------------------------------- one full tiny build per session
+def downstream(cwd: Path, names) -> set[str]:
+    """``names`` plus every stage that (transitively) depends on one of them."""
+    return _closure(cwd, names, "down")
+
+
+def upstream(cwd: Path, names) -> set[str]:
+    """``names`` plus every stage they (transitively) depend on: what `dvc repro NAMES` builds."""
+    return _closure(cwd, names, "up")
+
+
+@contextmanager
+def param_set(cwd: Path, dotted: str, value):
+    """Set a params.yaml key for the duration of the block, then restore the file byte for byte."""
+    path = cwd / "params.yaml"
+    before = path.read_bytes()
+    set_param(cwd, dotted, value)
+    try:
+        yield
+    finally:
+        path.write_bytes(before)
+
+
+# ---------------------------------------------------------------- one tiny build per session
+
+# What the shared tiny build reproduces: the forward ULMFiT chain (downloads, prepare, tokenize x6,
+# numericalize x3, pretrain, fine-tune, classifier, evaluation) and one vision chain (MNIST backbone,
+# mnist_sample index + features, head, evaluation) - every kind of stage of both tasks, about half the
+# DAG's stages and time. `DLPIPE_TEST_TARGETS=all` builds the whole DAG (the tests then cover every
+# stage); any other value is a space-separated list of stages.
+DEFAULT_TARGETS = ("evaluate_classifier@fwd", "evaluate_vision@head-full")
+
+
+def build_targets() -> tuple[str, ...]:
+    """The stages the session build reproduces; () = the whole DAG."""
+    raw = os.environ.get("DLPIPE_TEST_TARGETS")
+    if raw is None:
+        return DEFAULT_TARGETS
+    return () if raw.strip() in ("", "all") else tuple(raw.replace(",", " ").split())
 
 
 @dataclass
 class Golden:
-    """A tiny-scale repo after its first full `dvc repro` (traced), committed. Never mutate it: copy."""
+    """A tiny-scale repo after its first `dvc repro TARGETS` (params traced), committed. Never mutate it: copy."""
 
     repo: Path
     first: Repro
     trace: Path
     seconds: float
-    targets: tuple[str, ...] = ()   # empty: the whole DAG built; else the stages that did (see `failed`)
+    targets: tuple[str, ...] = ()   # what `dvc repro` is given (() = the whole DAG)
+    stages: tuple[str, ...] = ()    # every stage that built: the targets and their upstream, minus failures
+    expected: tuple[str, ...] = ()  # every stage `dvc repro TARGETS` should have run
     failed: tuple[str, ...] = ()
 
 
 _GOLDEN: dict[str, object] = {}
-GOLDEN_TIMEOUT = 1800  # seconds for the first full tiny repro (minutes of stage work on a loaded 2-core CPU)
+GOLDEN_TIMEOUT = 1800  # seconds for the first tiny repro (minutes of stage work on a loaded 2-core CPU)
 
 
 def golden(tmp_path_factory, mirror: Path) -> Golden:
@@ -202,36 +247,10 @@ def golden(tmp_path_factory, mirror: Path) -> Golden:
 
     ``DLPIPE_TEST_GOLDEN=<built repo>`` reuses one built by an earlier session (copied, never changed).
     """
-    reuse = os.environ.get("DLPIPE_TEST_GOLDEN")
-    if reuse and "g" not in _GOLDEN:
-        from dlpipe.dagcheck import load_stages
-
-        repo = Path(reuse)
-        names = [s.name for s in load_stages(repo)]
-        built = set(lock(repo))
-        targets = () if built >= set(names) else tuple(n for n in names if n in built)
-        _GOLDEN["g"] = Golden(repo, Repro(), repo.parent / "params-trace.jsonl", 0.0, targets)
     if "g" not in _GOLDEN:
-        import time
-
-        root = tmp_path_factory.mktemp("golden")
-        trace = root / "params-trace.jsonl"
-        t0 = time.perf_counter()
         try:
-            repo = snapshot(root / "repo")
-            first = repro(repo, "--keep-going", timeout=GOLDEN_TIMEOUT, check=False,
-                          extra_env={"DLPIPE_MIRROR": str(mirror), "DLPIPE_PARAMS_TRACE": str(trace)})
-            commit_all(repo, "tiny repro")
-            g = Golden(repo, first, trace, time.perf_counter() - t0)
-            if first.failed:  # test what did build; test_full_repro names the broken stages
-                from dlpipe.dagcheck import load_stages
-
-                broken = downstream(repo, set(first.failed))
-                g.targets = tuple(s.name for s in load_stages(repo) if s.name not in broken)
-                g.failed = tuple(first.failed)
-            _GOLDEN["g"] = g
-            slowest = sorted(first.seconds.items(), key=lambda kv: -kv[1])[:8]
-            print(f"\ngolden tiny repro: {len(first.ran)} stages, {g.seconds:.0f} s; failed: {g.failed}; slowest: {slowest}")
+            _GOLDEN["g"] = _reuse(Path(os.environ["DLPIPE_TEST_GOLDEN"])) if os.environ.get("DLPIPE_TEST_GOLDEN") \
+                else _build(tmp_path_factory.mktemp("golden"), mirror)
         except AssertionError as e:
             _GOLDEN["g"] = e
     g = _GOLDEN["g"]
@@ -240,24 +259,153 @@ def golden(tmp_path_factory, mirror: Path) -> Golden:
     return g
 
 
+def _build(root: Path, mirror: Path) -> Golden:
+    import time
+
+    from dlpipe.dagcheck import load_stages
+
+    trace, targets = root / "params-trace.jsonl", build_targets()
+    t0 = time.perf_counter()
+    repo = snapshot(root / "repo")
+    names = [s.name for s in load_stages(repo)]
+    expected = upstream(repo, targets) if targets else set(names)
+    missing = set(targets) - set(names)
+    if missing:
+        raise AssertionError(f"DLPIPE_TEST_TARGETS names stages dvc.yaml does not have: {sorted(missing)}")
+    first = repro(repo, "--keep-going", *targets, timeout=GOLDEN_TIMEOUT, check=False,
+                  extra_env={"DLPIPE_MIRROR": str(mirror), "DLPIPE_PARAMS_TRACE": str(trace)})
+    commit_all(repo, "tiny repro")
+    broken = downstream(repo, set(first.failed)) if first.failed else set()
+    g = Golden(repo, first, trace, time.perf_counter() - t0, targets,
+               stages=tuple(n for n in names if n in expected and n not in broken),
+               expected=tuple(n for n in names if n in expected), failed=tuple(first.failed))
+    slowest = sorted(first.seconds.items(), key=lambda kv: -kv[1])[:8]
+    print(f"\ngolden tiny repro {' '.join(targets) or '(whole DAG)'}: {len(first.ran)} stages, {g.seconds:.0f} s;"
+          f" failed: {g.failed}; slowest: {slowest}")
+    if not first.ran and not first.failed:
+        raise AssertionError(f"dvc repro ran no stage:\n{first.output[-3000:]}")
+    return g
+
+
+def _reuse(repo: Path) -> Golden:
+    from dlpipe.dagcheck import load_stages
+
+    names, built, targets = [s.name for s in load_stages(repo)], set(lock(repo)), build_targets()
+    expected = upstream(repo, targets) if targets else set(names)
+    first = Repro(ran=[n for n in names if n in built])
+    return Golden(repo, first, repo.parent / "params-trace.jsonl", 0.0, targets,
+                  stages=tuple(n for n in names if n in built and n in expected),
+                  expected=tuple(n for n in names if n in expected),
+                  failed=tuple(n for n in names if n in expected and n not in built))
+
+
 def copy_built(g: Golden, dest: Path) -> Path:
-    """A full copy of the golden repo: git history, workspace, DVC cache and run-cache."""
-    shutil.copytree(g.repo, dest, symlinks=True)
+    """A full copy of the golden repo: git history, workspace, DVC cache and run-cache (``cp -a``)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("cp"):
+        run(dest.parent, "cp", "-a", str(g.repo), str(dest))
+    else:
+        shutil.copytree(g.repo, dest, symlinks=True)
     return dest
 
 
-def outs_digest(cwd: Path) -> dict[str, str]:
-    """{file: md5} for every file of every cached output (what `dvc pull` must bring to a clone)."""
+def outs_digest(cwd: Path, stages=None) -> dict[str, str]:
+    """{file: md5} for every file of every cached output of ``stages`` (default: all), i.e. what
+    `dvc pull` must bring to a clone."""
     import hashlib
 
     from dvc.repo import Repo
 
+    from dlpipe.dagcheck import stage_name
+
     digests = {}
     with Repo(str(cwd)) as repo:
-        paths = [cwd / o.def_path for st in repo.index.stages for o in st.outs if o.use_cache]
+        paths = [cwd / o.def_path for st in repo.index.stages for o in st.outs
+                 if o.use_cache and (stages is None or stage_name(st, cwd) in stages)]
         for root in paths:
             files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
             for f in files:
                 if not repo.dvcignore.is_ignored(repo.fs, str(f)):  # e.g. download stamps
                     digests[f.relative_to(cwd).as_posix()] = hashlib.md5(f.read_bytes()).hexdigest()
     return digests
+
+
+# ---------------------------------------------------------------- two branches that differ in one param
+
+# The knob the experiment and branch tests turn: the forward classifier's dropout multiplier. Its
+# stage and evaluation take ~40 s at tiny scale, and the imdb chain's outputs are few files, so an
+# experiment's temp workspace is quick to set up and commit (the vision chain's raw mnist_sample is
+# 14k extracted PNGs: a minute of overhead per experiment). REPORTS: where its metrics land.
+KNOB_STAGE, KNOB_KEY = "train_classifier@fwd", "imdb.train_classifier.drop_mult"
+KNOB_REPORTS = {"train": "reports/imdb/train_classifier/fwd", "evaluate": "reports/imdb/evaluate/fwd"}
+
+
+@dataclass
+class Branches:
+    """A copy of the golden repo with a branch that differs from ``main`` in KNOB_KEY only, made the
+    README's way: `git checkout -b`, `dvc exp run -S KEY=VALUE` (results land in the workspace, and
+    `dvc exp show` lists the experiment), `git commit`; then back on ``main`` with `dvc checkout`.
+    Shared by every module that asks: only read it (experiments in temp dirs or the queue are fine)."""
+
+    repo: Path
+    key: str
+    old: float
+    new: float
+    targets: tuple[str, ...]
+    revs: tuple[str, str] = ("main", "knob-high")
+    exp: str = "exp-high"
+    ran: tuple[str, ...] = ()
+
+
+def branches(tmp_path_factory, mirror: Path) -> Branches:
+    """Build the session's Branches once (a failure is remembered, not retried)."""
+    if "b" not in _GOLDEN:
+        try:
+            _GOLDEN["b"] = _branch(golden(tmp_path_factory, mirror), tmp_path_factory)
+        except AssertionError as e:
+            _GOLDEN["b"] = e
+    b = _GOLDEN["b"]
+    if isinstance(b, AssertionError):
+        raise AssertionError(f"making the two branches failed:\n{b}")
+    return b
+
+
+def _branch(g: Golden, tmp_path_factory) -> Branches:
+    repo = copy_built(g, tmp_path_factory.mktemp("branches") / "repo")
+    old = get_param(repo, KNOB_KEY)
+    if KNOB_STAGE not in g.stages or not isinstance(old, (int, float)):
+        raise AssertionError(f"the knob {KNOB_KEY} of {KNOB_STAGE} is not in this build ({g.stages})")
+    # only the build targets that follow the knob: the experiment need not look at the other task
+    targets = tuple(t for t in g.targets if t in downstream(repo, {KNOB_STAGE})) or g.targets
+    b = Branches(repo, KNOB_KEY, old, old * 2, targets)
+    git(repo, "checkout", "-q", "-b", b.revs[1])
+    p = dvc(repo, "exp", "run", "-n", b.exp, "-S", f"{KNOB_KEY}={b.new}", *targets, timeout=900)
+    b.ran = tuple(parse_repro(p.stdout + p.stderr).ran)
+    commit_all(repo, f"{KNOB_KEY}={b.new}")
+    git(repo, "checkout", "-q", b.revs[0])
+    dvc(repo, "checkout", "--force", *(["--with-deps", *g.targets] if g.targets else []))
+    return b
+
+
+# ---------------------------------------------------------------- end-to-end tests (tests/stages/test_*_e2e.py)
+
+
+def e2e_env(mirror: Path) -> dict:
+    """Extra environment of e2e `dvc` runs: the data mirror, and OpenMP threads that sleep when idle.
+
+    OMP_WAIT_POLICY=PASSIVE changes no result; on a loaded 2-core runner torch's spinning threads made a
+    tiny head's epoch 15x slower (wall and CPU).
+    """
+    return {"DLPIPE_MIRROR": str(mirror), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+
+
+def dvc_stdout(cwd: Path, mirror: Path, *args: str, timeout: float = 900) -> str:
+    """`dvc ARGS` in ``cwd`` with :func:`e2e_env`; its stdout (a failure raises with both outputs' tails)."""
+    return dvc(cwd, *args, timeout=timeout, extra_env=e2e_env(mirror)).stdout
+
+
+def read_json(cwd: Path, rel: str) -> dict | list:
+    """``cwd / rel`` parsed as JSON (a stage's metrics.json)."""
+    import json
+
+    return json.loads((cwd / rel).read_text())

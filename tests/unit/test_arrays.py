@@ -153,3 +153,56 @@ def test_precompute_is_byte_identical_across_runs(tmp_path):
         from dlpipe.vision.transforms import to_float
         want = body(to_float(imgs[order[:3]], 3, [0.13], [0.31])).numpy()
     np.testing.assert_allclose(r.read(slice(0, 3)), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shuffle", ["noshuffle", "shuffle", "bitshuffle"])
+def test_blosc_shuffle_round_trips_and_is_recorded(tmp_path, shuffle):
+    src = np.maximum(np.random.default_rng(2).normal(size=(70, 9)), 0).astype(np.float32)
+    with create_store(tmp_path / "s", (9,), np.float32, chunk_rows=16, shuffle=shuffle) as w:
+        w.append(src)
+    r = open_store(tmp_path / "s")
+    assert r.meta["compression"] == {"cname": "lz4", "clevel": 5, "shuffle": shuffle}
+    np.testing.assert_array_equal(np.concatenate(list(r.iter_chunks())), src)
+    np.testing.assert_array_equal(r.read(slice(3, 60)), src[3:60])
+
+
+def test_default_shuffle_is_noshuffle_and_bad_names_fail(tmp_path):
+    with create_store(tmp_path / "s", (2,), np.float32) as w:
+        w.append(np.ones((3, 2), np.float32))
+    assert open_store(tmp_path / "s").meta["compression"]["shuffle"] == "noshuffle"
+    with pytest.raises(ValueError, match=r"feature store shuffle: expected one of \['noshuffle', 'shuffle', "
+                                         r"'bitshuffle'\], got 'bytes'"):
+        create_store(tmp_path / "t", (2,), np.float32, shuffle="bytes")
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("backend", ["bcolz", "memmap"])
+def test_reads_are_independent_in_ram_arrays(tmp_path, backend):
+    """read() without a defensive copy for bcolz slices: still a fresh, writable array every call."""
+    src = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
+    _write(tmp_path / "s", src, backend, [0, 40], chunk_rows=16)
+    r = open_store(tmp_path / "s")
+    for sl in (slice(0, 16), slice(5, 37), slice(32, 40), slice(10, 10)):
+        a = r.read(sl)
+        assert a.flags.writeable and a.flags.c_contiguous and not isinstance(a, np.memmap)
+        a[...] = -1
+        np.testing.assert_array_equal(r.read(sl), src[sl])
+    chunks = list(r.iter_chunks())
+    chunks[0][...] = -1
+    np.testing.assert_array_equal(np.concatenate(list(r.iter_chunks())), src)
+
+
+@pytest.mark.parametrize("shuffle", ["noshuffle", "shuffle", "bitshuffle"])
+@pytest.mark.parametrize("row_shape,dtype", [((7,), np.float32), ((3, 2, 2), np.float16), ((5,), np.int64)])
+def test_slice_reads_every_shuffle_and_row_shape(tmp_path, shuffle, row_shape, dtype):
+    rng = np.random.default_rng(3)
+    src = (rng.normal(size=(101, *row_shape)) * 10).astype(dtype)
+    with create_store(tmp_path / "s", row_shape, dtype, chunk_rows=16, shuffle=shuffle) as w:
+        w.append(src)
+    r = open_store(tmp_path / "s")
+    for a, b in [(0, 16), (16, 48), (3, 29), (0, 101), (90, 101), (96, 101), (15, 17), (40, 40), (-20, None)]:
+        got = r.read(slice(a, b))
+        np.testing.assert_array_equal(got, src[a:b])
+        assert got.dtype == src.dtype and got.shape == src[a:b].shape
+    np.testing.assert_array_equal(r.read(slice(1, 90, 3)), src[1:90:3])
+

@@ -1,9 +1,19 @@
-"""DeViSE pieces: cosine loss, exact chunked nearest-neighbour search, class-name matching."""
+"""DeViSE pieces: cosine loss, exact chunked nearest-neighbour search, class-name matching, the vocab stage."""
+import dataclasses
+import json
+import warnings
+from functools import partial
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from dlpipe.vision.devise import (class_vectors, cosine_loss, match_class, topk_cosine, word_forms)
+from dlpipe import params
+from dlpipe.errors import DataError
+from dlpipe.io.arrays import create_store
+from dlpipe.tasks import devise as D
+from dlpipe.vision.devise import (class_vectors, cosine_loss, explain_miss, match_class, topk_cosine, word_forms)
 
 
 @pytest.mark.parametrize("pred,target,want", [
@@ -98,3 +108,105 @@ def test_class_vectors_mean_of_words_and_unmatched_fails():
     assert np.allclose(v, [[5.0, 6.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="zebra"):
         class_vectors([match_class("zebra", [], STOI)], emb, STOI)
+
+
+def test_explain_miss_lists_the_missing_words_of_each_candidate():
+    m = match_class("golden_eagle", ["golden eagle", "raptor"], STOI)
+    assert explain_miss(m, STOI) == "'golden eagle' (no eagle/eagles), 'raptor' (no raptor/raptors)"
+
+
+# ---------------------------------------------------------------- the vocab stage: class words vs the LM vocabulary
+
+fault = partial(pytest.mark.fault, "Params")
+REPO = Path(__file__).resolve().parents[2]
+AFHQ = ["cat", "dog", "wild"]
+
+
+def vocab_run(tmp_path, itos, class_words=None):
+    """Run the devise_vocab stage's function on a 2-row feature store of the AFHQ classes and ``itos``."""
+    w = create_store(tmp_path / "features" / "train", row_shape=(2,), dtype="float32", meta={"classes": AFHQ})
+    w.append(np.zeros((2, 2), np.float32))
+    w.add_array("labels", np.array([0, 1]))
+    w.close()
+    (tmp_path / "itos.json").write_text(json.dumps(itos))
+    np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(len(itos), 4)).astype(np.float32))
+    p = params.load(D.DeviseParams, "vision.devise", REPO / "params.yaml")
+    if class_words is not None:
+        p = dataclasses.replace(p, class_words=class_words)
+    m = D.vocab(tmp_path / "itos.json", tmp_path / "emb.npy", tmp_path / "features", tmp_path / "out",
+                tmp_path / "vocab_match.md", p)
+    return m, json.loads((tmp_path / "out" / "classes.json").read_text())
+
+
+@fault("DeViSE class words missing from the LM vocabulary (fewer than two classes matched): DataError naming "
+       "each params key vision.devise.class_words.<class> and the words tried")
+def test_vocab_missing_class_words_names_key_and_word(tmp_path):
+    with pytest.raises(DataError) as e:
+        vocab_run(tmp_path, ["xxunk", "xxpad", "the", "wild"], {"cat": ["cat"], "dog": ["dog", "puppy"]})
+    msg = str(e.value)
+    assert msg.startswith("params.yaml: vision.devise.class_words: only 1 of the 3 classes")
+    assert "vision.devise.class_words.cat tried 'cat' (no cat/cats)" in msg
+    assert "vision.devise.class_words.dog tried 'dog' (no dog/dogs), 'puppy' (no puppy/puppies)" in msg
+    assert "(4 tokens)" in msg and "vision.devise.class_words.wild" not in msg   # wild matched
+    assert "| cat | cat | — | — | **no** |" in (tmp_path / "vocab_match.md").read_text()   # the report says why
+    assert not (tmp_path / "out").exists()
+
+
+def test_vocab_unmatched_class_is_left_out_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match=r"class 'wild': vision.devise.class_words.wild tried "
+                                         r"'wild animal' \(no wild/wilds, no animal/animals\)"):
+        m, info = vocab_run(tmp_path, ["xxunk", "cats", "dog"], {"wild": ["wild animal"]})
+    assert (m["n_matched"], m["n_unmatched"], m["vocab_size"], m["emb_sz"]) == (2, 1, 3, 4)
+    assert info == {"classes": AFHQ, "matched": [True, True, False], "tokens": [["cats"], ["dog"], []]}
+    vecs = np.load(tmp_path / "out" / "class_vectors.npy")
+    emb = np.load(tmp_path / "emb.npy")
+    assert np.allclose(vecs, [emb[1], emb[2], np.zeros(4)])   # each class: its word's LM vector
+
+
+def test_vocab_all_matched_no_warning(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m, info = vocab_run(tmp_path, ["xxunk", "cat", "dog", "wildlife"],
+                            {"cat": ["cat"], "dog": ["dog"], "wild": ["wild animal", "wildlife", "wild"]})
+    assert m["n_matched"] == 3 and info["tokens"] == [["cat"], ["dog"], ["wildlife"]]
+
+
+@fault("DeViSE class words: two classes mapped to the same words (identical vectors): DataError naming both")
+def test_vocab_classes_sharing_words_fail(tmp_path):
+    with pytest.raises(DataError, match=r"vision.devise.class_words: classes 'cat' and 'wild' both use the words 'cat'"):
+        vocab_run(tmp_path, ["xxunk", "cat", "dog"], {"wild": ["wild animal", "cat"]})
+
+
+@fault("DeViSE class words for a class the dataset does not have: DataError naming the key and the classes")
+def test_vocab_unknown_class_in_params(tmp_path):
+    with pytest.raises(DataError, match=r"vision.devise.class_words: \['zebra'\] are not classes of .*\['cat', 'dog', 'wild'\]"):
+        vocab_run(tmp_path, ["xxunk", "cat", "dog"], {"zebra": ["zebra"]})
+
+
+def feature_stores(root: Path, n_train: int, n_valid: int, width: int = 4) -> Path:
+    """train/ and valid/ feature stores of the AFHQ classes (flat rows), as precompute writes them."""
+    rng = np.random.default_rng(0)
+    meta = {"classes": AFHQ, "backbone_sha256": "b" * 64, "layer": "pool"}
+    for split, n in (("train", n_train), ("valid", n_valid)):
+        w = create_store(root / split, row_shape=(width,), dtype="float32", meta=meta)
+        w.append(rng.normal(size=(n, width)).astype(np.float32))
+        w.add_array("labels", np.arange(n) % len(AFHQ))
+        w.close()
+    return root
+
+
+def test_train_leaves_out_a_final_one_row_batch(tmp_path):
+    """9 rows at bs 8 would end each epoch on a batch of one, which BatchNorm cannot train on."""
+    from dlpipe.runtime import RuntimeParams
+
+    features = feature_stores(tmp_path / "features", n_train=9, n_valid=4)
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    np.save(vectors / "class_vectors.npy", np.eye(3, 5, dtype=np.float32))
+    (vectors / "classes.json").write_text(json.dumps({"classes": AFHQ, "matched": [True] * 3,
+                                                      "tokens": [["cat"], ["dog"], ["wild"]]}))
+    p = dataclasses.replace(params.load(D.DeviseParams, "vision.devise", REPO / "params.yaml"), bs=8, epochs=1)
+    rt = params.load(RuntimeParams, "runtime", REPO / "params.yaml")
+    m = D.train(features, vectors, tmp_path / "head.pt", tmp_path / "log", None, p, rt)
+    assert (m["n_train"], m["n_valid"]) == (8, 4)
+    assert 0.0 <= m["valid_cosine_loss"] <= 2.0 and (tmp_path / "head.pt").is_file()

@@ -21,6 +21,27 @@ Layout of a store directory::
 
 bcolz output is byte-identical for the same rows whatever the append batch sizes, because
 chunks are fixed at ``chunk_rows`` rows and blosc compresses each chunk independently.
+
+Reading a bcolz chunk costs a blosc decompression, the bulk of a head-training loader's work
+(issue #8). Blosc's byte shuffle is the expensive part of it in this bcolz build (the generic C
+unshuffle, no SSE2/AVX2 kernel compiled in), so stores are written with ``shuffle="noshuffle"``
+by default. Measured on this 2-core machine (lz4 clevel 5, 1,024-row chunks, ``read`` of every
+chunk; CPU seconds, so the machine's other load matters less; blosc's 2 threads were no faster):
+
+    data                                     shuffle     disk/raw   decode
+    bench: 20,000 x 512 ReLU(N(0,1))         shuffle     0.865      0.54 GB/s
+                                             noshuffle   0.740      1.01 GB/s
+    mnist_sample pooled features 12,396x128  shuffle     0.890      0.58 GB/s
+                                             noshuffle   1.000      4.3 GB/s   (blosc stores it raw)
+
+The setting is recorded in meta.json (``compression.shuffle``); every chunk's blosc header
+carries its own flags, so stores written either way read back the same.
+
+bcolz decompresses while holding the GIL, so a prefetch thread (dlpipe.vision.feature_data)
+stalls the training loop for the length of each decompression. Calling bcolz's bundled
+``blosc_decompress_ctx`` through ctypes instead (GIL released) was measured too: on this loaded
+2-core machine it made head-training epochs about 10% slower (each GIL hand-over costs the
+training thread a scheduling delay), so reads go through bcolz.
 """
 from __future__ import annotations
 
@@ -36,6 +57,7 @@ from dlpipe.errors import DataError
 from dlpipe.io.atomic import atomic_dir, atomic_path
 
 BACKENDS = ("bcolz", "memmap")
+SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}     # blosc filter names -> codes
 FORMAT = 1
 
 
@@ -58,14 +80,16 @@ def check_free_space(path: str | os.PathLike, need: int, what: str = "output") -
 class StoreWriter:
     """Streams rows into a temporary sibling directory; :meth:`close` publishes it atomically."""
 
-    def __init__(self, path, row_shape, dtype, backend, chunk_rows, meta, clevel, cname):
+    def __init__(self, path, row_shape, dtype, backend, chunk_rows, meta, clevel, cname, shuffle="noshuffle"):
         if backend not in BACKENDS:
             raise ValueError(f"feature store backend: expected one of {list(BACKENDS)}, got {backend!r}")
+        if shuffle not in SHUFFLES:
+            raise ValueError(f"feature store shuffle: expected one of {list(SHUFFLES)}, got {shuffle!r}")
         self.path, self.backend = Path(path), backend
         self.row_shape, self.dtype = tuple(int(d) for d in row_shape), np.dtype(dtype)
         self.chunk_rows, self.n_rows = int(chunk_rows), 0
         self.meta = dict(meta or {})
-        self.compression = {"cname": cname, "clevel": clevel} if backend == "bcolz" else None
+        self.compression = {"cname": cname, "clevel": clevel, "shuffle": shuffle} if backend == "bcolz" else None
         self._ctx = atomic_dir(self.path)
         self.tmp = self._ctx.__enter__()
         self._arrays: dict[str, np.ndarray] = {}
@@ -73,7 +97,8 @@ class StoreWriter:
             import bcolz
             self._carray = bcolz.carray(
                 np.empty((0, *self.row_shape), self.dtype), rootdir=str(self.tmp / "data"), mode="w",
-                cparams=bcolz.cparams(clevel=clevel, cname=cname), chunklen=self.chunk_rows,
+                cparams=bcolz.cparams(clevel=clevel, cname=cname, shuffle=SHUFFLES[shuffle]),
+                chunklen=self.chunk_rows,
                 expectedlen=self.meta.get("expected_rows", self.chunk_rows))
         else:
             self._fh = open(self.tmp / "data.bin", "wb")
@@ -138,7 +163,7 @@ class StoreWriter:
 
 def create_store(path: str | os.PathLike, row_shape: tuple, dtype, backend: str = "bcolz",
                  chunk_rows: int = 1024, meta: dict | None = None, clevel: int = 5,
-                 cname: str = "lz4") -> StoreWriter:
+                 cname: str = "lz4", shuffle: str = "noshuffle") -> StoreWriter:
     """Start writing a feature store at ``path`` (replaced on :meth:`StoreWriter.close`).
 
     Args:
@@ -148,8 +173,11 @@ def create_store(path: str | os.PathLike, row_shape: tuple, dtype, backend: str 
         meta: provenance recorded in meta.json (backbone_sha256, layer, row order seed...);
             ``expected_rows`` sizes bcolz's internal buffers.
         clevel, cname: blosc compression (bcolz only).
+        shuffle: blosc filter before compressing (bcolz only): ``"noshuffle"`` (default: the
+            cheapest to decompress, see the module docstring), ``"shuffle"`` (bytes) or
+            ``"bitshuffle"``.
     """
-    return StoreWriter(path, row_shape, dtype, backend, chunk_rows, meta, clevel, cname)
+    return StoreWriter(path, row_shape, dtype, backend, chunk_rows, meta, clevel, cname, shuffle)
 
 
 class StoreReader:
@@ -178,10 +206,12 @@ class StoreReader:
         """Yield contiguous chunks of ``rows`` rows (default: the store's chunk_rows) in row order."""
         rows = rows or self.chunk_rows
         for start in range(0, len(self), rows):
-            yield np.array(self._data[start:start + rows])
+            yield self.read(slice(start, start + rows))
 
     def read(self, idx) -> np.ndarray:
         """Rows at ``idx`` (int, slice or int array), as an in-RAM array."""
+        if isinstance(idx, slice) and self.backend == "bcolz":
+            return self._data[idx]        # bcolz decompresses a slice into a new array: no copy needed
         if isinstance(idx, (slice, int, np.integer)):
             return np.array(self._data[idx])
         idx = np.asarray(idx, dtype=np.int64)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,7 +25,7 @@ from dlpipe import runtime
 from dlpipe.runtime import set_threads
 from dlpipe.runtime import RuntimeParams
 from dlpipe.train import Learner, adamw
-from dlpipe.vision.devise import class_vectors, cosine_loss, cosine_sim, match_class
+from dlpipe.vision.devise import class_vectors, cosine_loss, cosine_sim, explain_miss, match_class
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
 from dlpipe.vision.heads import HeadParams, head_from_state, head_state, make_head
 from dlpipe.vision.plots import md_table
@@ -36,7 +37,7 @@ class DeviseParams:
     search_vocab: Literal["alpha", "all"]  # alpha: only alphabetic tokens are search results
     exclude: list[str]                    # tokens never returned (fastai special tokens)
     head: HeadParams                      # the head's architecture (n_out = word-vector size)
-    bs: int = field(metadata=dict(ge=1))
+    bs: int = field(metadata=dict(ge=2))             # the head's BatchNorm needs two rows per batch
     epochs: int = field(metadata=dict(ge=1))
     lr: float = field(metadata=dict(gt=0.0))
     pct_start: float = field(metadata=dict(gt=0.0, lt=1.0))
@@ -83,9 +84,20 @@ def vocab(itos_path: Path, emb_path: Path, features: Path, out_dir: Path, report
             "(The 2018 lecture matched 49,469 WordNet synsets against fastText's vocabulary.)\n\n"
             + md_table(["class", "candidates tried", "phrase used", "tokens", "matched"], rows))
     write_text(report, text)
+    missed = [f"class '{m.name}': vision.devise.class_words.{m.name} tried {explain_miss(m, stoi)}"
+              for m in matches if not m.matched]
+    where = f"the LM vocabulary {itos_path} ({len(itos):,} tokens)"
     if n_ok < 2:
-        raise DataError(f"{itos_path}: only {n_ok} of the classes {classes} matched the vocabulary (see {report}); "
-                        "DeViSE needs two or more: add synonyms in params.yaml vision.devise.class_words")
+        raise DataError(f"params.yaml: vision.devise.class_words: only {n_ok} of the {len(classes)} classes "
+                        f"{classes} have a word in {where}; DeViSE needs two or more. {'; '.join(missed)}. "
+                        f"List words the vocabulary has under those keys (match report: {report})")
+    shared = _shared_tokens([m for m in matches if m.matched])
+    if shared:
+        raise DataError(f"params.yaml: vision.devise.class_words: {shared}: identical word vectors cannot tell "
+                        "classes apart; give each class its own words")
+    if missed:   # the lecture's rule: classes without a word vector are left out, loudly
+        warnings.warn(f"{len(missed)} of {len(classes)} classes have no word in {where}; their images are left "
+                      f"out of DeViSE: {'; '.join(missed)}", stacklevel=2)
     vecs = np.zeros((len(classes), emb.shape[1]), np.float32)   # unmatched classes: zero rows, never used
     ok = [i for i, m in enumerate(matches) if m.matched]
     vecs[ok] = class_vectors([matches[i] for i in ok], emb, stoi)
@@ -95,6 +107,17 @@ def vocab(itos_path: Path, emb_path: Path, features: Path, out_dir: Path, report
                                                      "tokens": [list(m.tokens) for m in matches]}, indent=2) + "\n")
     return {"n_classes": len(classes), "n_matched": n_ok, "n_unmatched": len(classes) - n_ok,
             "vocab_size": len(itos), "emb_sz": int(emb.shape[1])}
+
+
+def _shared_tokens(matches: list) -> str:
+    """Names the first two matched classes with the same words (hence the same vector), else ''."""
+    seen: dict[tuple[str, ...], str] = {}
+    for m in matches:
+        key = tuple(sorted(m.tokens))
+        if key in seen:
+            return f"classes '{seen[key]}' and '{m.name}' both use the words {' '.join(m.tokens)!r}"
+        seen[key] = m.name
+    return ""
 
 
 def read_class_vectors(vectors_dir: Path) -> tuple[dict, np.ndarray]:
@@ -108,12 +131,22 @@ def matched_rows(store, matched: list[bool]) -> np.ndarray:
     return np.flatnonzero(np.asarray(matched)[store.labels])
 
 
+def train_rows(store, matched: list[bool], bs: int) -> np.ndarray:
+    """:func:`matched_rows` for training, less the last one when it would make a final batch of one row.
+
+    The head's BatchNorm cannot train on a batch of one ("Expected more than 1 value per channel"); the
+    loader's last batch holds ``n_rows % bs`` rows, so one store row is left out instead.
+    """
+    rows = matched_rows(store, matched)
+    return rows[:-1] if len(rows) > 1 and len(rows) % bs == 1 else rows
+
+
 def _loaders(features: Path, vecs: np.ndarray, matched: list[bool], bs: int, seed: int):
     train = open_store(Path(features) / "train")
     valid = open_store(Path(features) / "valid", expect={"backbone_sha256": train.meta["backbone_sha256"],
                                                          "layer": train.meta["layer"]})
     # targets: each row's class vector (n_rows, emb_sz)
-    return (train, ChunkedFeatureLoader(train, vecs[train.labels], bs, seed=seed, rows=matched_rows(train, matched)),
+    return (train, ChunkedFeatureLoader(train, vecs[train.labels], bs, seed=seed, rows=train_rows(train, matched, bs)),
             ChunkedFeatureLoader(valid, vecs[valid.labels], bs * 2, shuffle=False, rows=matched_rows(valid, matched)))
 
 

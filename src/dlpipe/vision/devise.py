@@ -105,6 +105,20 @@ def match_class(name: str, candidates: list[str], stoi: dict[str, int]) -> Class
     return ClassMatch(name, None, (), tried)
 
 
+def explain_miss(m: ClassMatch, stoi: dict[str, int]) -> str:
+    """Why ``m`` is unmatched: each candidate phrase with the word forms missing from the vocabulary.
+
+    >>> explain_miss(match_class("wild", ["wild animal"], {"wild": 0}), {"wild": 0})
+    "'wild animal' (no animal/animals)"
+    """
+    parts = []
+    for phrase in m.tried:
+        words = phrase.replace("_", " ").replace("-", " ").split()
+        missing = ["/".join(word_forms(w)) for w in words if lookup_word(w, stoi) is None] or ["words"]
+        parts.append(f"'{phrase}' (no {', no '.join(missing)})")
+    return ", ".join(parts)
+
+
 def class_vectors(matches: list[ClassMatch], emb: np.ndarray, stoi: dict[str, int]) -> np.ndarray:
     """(n_classes, emb_sz) float32: the mean of each matched class's token vectors."""
     unmatched = [m.name for m in matches if not m.matched]
