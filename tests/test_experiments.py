@@ -1,5 +1,6 @@
-"""Experiments and branches at tiny scale: `dvc exp run -S`, DVC's own queue, and `dvc metrics/params/
-plots diff` between two git branches that differ in one hyperparameter."""
+"""Experiments and branches at tiny scale: `dvc exp run -S <task>.<stage>.<param>=...` and `dvc exp show`,
+DVC's own queue with two workers, and `dvc params/metrics/plots diff` between two git branches that
+differ in one hyperparameter (the knob: dvc_helpers.KNOB_KEY, the forward classifier's dropout)."""
 from __future__ import annotations
 
 import json
@@ -8,41 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from dlpipe import dagcheck
-from dvc_helpers import commit_all, copy_built, dvc, get_param, git, golden, repro, set_param
+from dvc_helpers import KNOB_KEY, KNOB_REPORTS, KNOB_STAGE, branches, downstream, dvc, get_param, golden
 
 pytestmark = [pytest.mark.slow, pytest.mark.long]
 
-# Preferred knobs, cheapest first: (stage, param key, two other values as functions of the current one).
-KNOBS = [
-    ("train_head", "vision.train_head.lr", lambda v: (v * 2, v / 2)),
-    ("train_classifier", "imdb.train_classifier.lr", lambda v: (v * 2, v / 2)),
-    ("pretrain_backbone", "vision.pretrain_backbone.lr", lambda v: (v * 2, v / 2)),
-]
-QUEUE_TIMEOUT = 600  # seconds for two queued tiny experiments on a loaded 2-core machine
+QUEUE_TIMEOUT = 900  # seconds for two queued tiny experiments on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, mirror) -> Path:
-    return copy_built(golden(tmp_path_factory, mirror), tmp_path_factory.mktemp("exp") / "repo")
-
-
-@pytest.fixture(scope="module")
-def targets(tmp_path_factory, mirror) -> tuple[str, ...]:
-    """The stages that built at tiny scale (empty: all of them)."""
-    return golden(tmp_path_factory, mirror).targets
-
-
-@pytest.fixture(scope="module")
-def knob(repo, targets):
-    """(stage, key, old value, (new1, new2)) for the cheapest knob this dvc.yaml has."""
-    names = {s.name.split("@")[0] for s in dagcheck.load_stages(repo)}
-    for stage, key, alt in KNOBS:
-        old = get_param(repo, key)
-        built_ok = not targets or any(t.split("@")[0] == stage for t in targets)
-        if stage in names and isinstance(old, (int, float)) and built_ok:
-            return stage, key, old, alt(old)
-    pytest.skip(f"none of the stages/params {[k[1] for k in KNOBS]} exist yet")
+def b(tmp_path_factory, mirror):
+    """The session's two branches (dvc_helpers.branches): main, and knob-high made with `dvc exp run -S`."""
+    g = golden(tmp_path_factory, mirror)
+    if KNOB_STAGE not in g.stages:
+        pytest.skip(f"{KNOB_STAGE} did not build at tiny scale")
+    return branches(tmp_path_factory, mirror)
 
 
 def _exps(repo: Path) -> dict[str, dict]:
@@ -74,75 +54,88 @@ def _flat(tree) -> dict:
     return out
 
 
-def test_exp_run_sets_a_param_and_exp_show_lists_metrics(repo, knob, targets):
-    stage, key, old, (new, _) = knob
-    out = dvc(repo, "exp", "run", "--temp", "-n", "exp-knob", "-S", f"{key}={new}", *targets, timeout=600)
-    assert "Running stage" in out.stdout + out.stderr
-    exps = _exps(repo)
-    assert "exp-knob" in exps, f"exp show lists {sorted(exps)}"
-    params = exps["exp-knob"]["params"]
-    assert params[f"params.yaml:{key}"] == pytest.approx(new)
-    metrics = exps["exp-knob"]["metrics"]
-    assert any(isinstance(v, (int, float)) for v in metrics.values()), f"no metrics in exp show: {metrics}"
-    assert get_param(repo, key) == old, "--temp must leave the workspace's params.yaml alone"
+def _metric(metrics: dict, report: str, name: str):
+    """One metric of ``KNOB_REPORTS[report]``/metrics.json from a flattened `exp show` row."""
+    key = f"{KNOB_REPORTS[report]}/metrics.json:{name}"
+    hits = [v for k, v in metrics.items() if k.endswith(key)]
+    assert hits, f"no {key} in {sorted(metrics)}"
+    return hits[0]
 
 
-def test_queue_runs_two_experiments(repo, knob, targets):
-    stage, key, old, (a, b) = knob
-    for name, value in (("q-a", a), ("q-b", b)):
-        dvc(repo, "exp", "run", "--queue", "-n", name, "-S", f"{key}={value}", *targets)
-    dvc(repo, "queue", "start", "-j", "1")
+def test_exp_run_sets_a_param_and_reruns_only_the_knob_and_its_followers(b):
+    assert KNOB_STAGE in b.ran, b.ran
+    assert set(b.ran) <= downstream(b.repo, {KNOB_STAGE}), f"the experiment reran stages above the knob: {b.ran}"
+
+
+def test_exp_show_lists_the_experiment_with_its_params_and_metrics(b):
+    exps = _exps(b.repo)
+    assert b.exp in exps, f"exp show lists {sorted(exps)}"
+    params, metrics = exps[b.exp]["params"], exps[b.exp]["metrics"]
+    assert params[f"params.yaml:{KNOB_KEY}"] == pytest.approx(b.new)
+    base = json.loads((b.repo / KNOB_REPORTS["train"] / "metrics.json").read_text())  # main's
+    assert _metric(metrics, "train", "valid_loss") != base["valid_loss"], f"{KNOB_KEY} made no difference"
+    assert isinstance(_metric(metrics, "evaluate", "accuracy"), float)
+    table = dvc(b.repo, "exp", "show", "--csv", "--no-fetch").stdout
+    assert b.exp in table and "valid_loss" in table, table[-3000:]
+
+
+def test_queue_runs_two_experiments_on_two_workers(b):
+    values = {"q-a": round(b.old * 1.4, 6), "q-b": b.old / 2}   # values no run has used: both must execute
+    for name, value in values.items():   # the knob's stage alone: its metrics are what we compare
+        dvc(b.repo, "exp", "run", "--queue", "-n", name, "-S", f"{KNOB_KEY}={value}", KNOB_STAGE)
+    assert dvc(b.repo, "queue", "status").stdout.count("Queued") == 2
+    dvc(b.repo, "queue", "start", "-j", "2")
     try:
         deadline = time.monotonic() + QUEUE_TIMEOUT
         while time.monotonic() < deadline:
-            status = dvc(repo, "queue", "status").stdout
+            status = dvc(b.repo, "queue", "status").stdout
             if "Queued" not in status and "Running" not in status:
                 break
             time.sleep(5)
         else:
             pytest.fail(f"queue not done after {QUEUE_TIMEOUT} s:\n{status}")
     finally:
-        dvc(repo, "queue", "stop", check=False)
-    assert status.count("Success") >= 2, status
-    exps = _exps(repo)
-    for name, value in (("q-a", a), ("q-b", b)):
-        assert exps[name]["params"][f"params.yaml:{key}"] == pytest.approx(value)
-        assert exps[name]["metrics"], f"{name} has no metrics"
+        dvc(b.repo, "queue", "stop", check=False)
+    assert status.count("Success") == 2, status + "\n" + "\n".join(
+        dvc(b.repo, "queue", "logs", n, check=False).stdout[-2000:] for n in values)
+    exps = _exps(b.repo)
+    losses = set()
+    for name, value in values.items():
+        assert exps[name]["params"][f"params.yaml:{KNOB_KEY}"] == pytest.approx(value)
+        losses.add(_metric(exps[name]["metrics"], "train", "valid_loss"))
+    assert len(losses) == 2, f"both queued experiments report the same valid_loss: {losses}"
+    assert get_param(b.repo, KNOB_KEY) == b.old, "queued experiments must leave the workspace alone"
 
 
-@pytest.fixture(scope="module")
-def branches(repo, knob, targets):
-    """Branch `knob-high` = main with the knob doubled, reproduced and committed; back on main after."""
-    stage, key, old, (new, _) = knob
-    git(repo, "checkout", "-q", "-b", "knob-high")
-    set_param(repo, key, new)
-    r = repro(repo, *targets)
-    assert stage in r.ran or stage in r.cached
-    commit_all(repo, f"{key}={new}")
-    git(repo, "checkout", "-q", "main")
-    dvc(repo, "checkout", "--force")
-    return "main", "knob-high"
+def test_params_diff_between_branches(b):
+    diff = json.loads(dvc(b.repo, "params", "diff", *b.revs, "--json").stdout)
+    assert set(diff) == {"params.yaml"} and set(diff["params.yaml"]) == {KNOB_KEY}, f"only the knob differs: {diff}"
+    assert (diff["params.yaml"][KNOB_KEY]["old"], diff["params.yaml"][KNOB_KEY]["new"]) == (b.old, b.new)
+    text = dvc(b.repo, "params", "diff", *b.revs).stdout
+    assert KNOB_KEY in text and str(b.old) in text and str(b.new) in text, text
 
 
-def test_params_diff_between_branches(repo, knob, branches):
-    _, key, old, (new, _) = knob
-    diff = json.loads(dvc(repo, "params", "diff", *branches, "--json").stdout)
-    assert diff["params.yaml"][key] == {"old": old, "new": new}
-    assert set(diff["params.yaml"]) == {key}, "only the knob differs between the branches"
+def test_metrics_diff_between_branches(b):
+    diff = json.loads(dvc(b.repo, "metrics", "diff", *b.revs, "--json", "--all").stdout)
+    train = diff.get(f"{KNOB_REPORTS['train']}/metrics.json")
+    assert train, f"no {KNOB_STAGE} metrics in metrics diff: {sorted(diff)}"
+    assert train["valid_loss"]["old"] != train["valid_loss"]["new"], train
+    task = KNOB_KEY.split(".")[0]
+    moved = [f for f, m in diff.items() if f"/{task}/" not in f and any(v.get("old") != v.get("new") for v in m.values())]
+    assert not moved, f"a {task} knob moved other tasks' metrics: {moved}"
+    text = dvc(b.repo, "metrics", "diff", *b.revs).stdout
+    assert f"{KNOB_REPORTS['train']}/metrics.json" in text and "valid_loss" in text, text
 
 
-def test_metrics_diff_between_branches(repo, knob, branches):
-    stage = knob[0]
-    diff = json.loads(dvc(repo, "metrics", "diff", *branches, "--json", "--all").stdout)
-    files = [f for f in diff if f"/{stage}/" in f]
-    assert files, f"no metrics of {stage} in metrics diff: {sorted(diff)}"
-    changed = [m for f in files for m, v in diff[f].items() if v.get("old") != v.get("new")]
-    assert changed, f"{stage}'s metrics are identical on both branches: {diff}"
-
-
-def test_plots_diff_renders_curves_and_images(repo, branches, tmp_path):
+def test_plots_diff_renders_curves_and_confusion_matrices(b, tmp_path):
     out = tmp_path / "plots"
-    dvc(repo, "plots", "diff", *branches, "-o", str(out))
+    dvc(b.repo, "plots", "diff", *b.revs, "-o", str(out))
     html = (out / "index.html").read_text()
-    assert "vega" in html.lower(), "no vega plot (history.tsv curves) in the HTML"
-    assert "<img" in html, "no image plot (PNG) in the HTML"
+    assert "vega" in html.lower() and f"{KNOB_REPORTS['train']}/history.tsv" in html, "no training curve in the HTML"
+    imgs = [s.split('"')[1] for s in html.split("<img")[1:] if 'src="' in s]
+    confusion = [s for s in imgs if "confusion" in s]
+    for rev in b.revs:
+        assert any(rev in s for s in confusion), f"no confusion matrix of {rev} among {imgs}"
+    for src in imgs:
+        if not src.startswith("data:"):
+            assert (out / src).is_file(), f"image {src} referenced but not written"

@@ -1,15 +1,15 @@
 """`dlpipe status`: per task, which stages are up to date, which will rerun, and why.
 
 It reads DVC's own verdict (``dvc status``) and sharpens it where DVC is terse: a changed params
-section is broken down into the keys that differ from dvc.lock (``imdb.train_classifier.lr``), and
+section is broken down into the keys that differ from dvc.lock (``imdb.train_classifier.lrs``), and
 a stage whose own inputs are unchanged but which sits below a changed stage is shown as
 ``upstream changed`` (DVC reruns it when the upstream outputs come out different)::
 
     $ dlpipe status
     task imdb
-      tokenize          up to date
-      train_classifier  changed      params changed: imdb.train_classifier.lr
-      evaluate          upstream     upstream changed: train_classifier
+      finetune_lm@fwd          up to date
+      train_classifier@fwd     changed     params changed: imdb.train_classifier.lrs
+      evaluate_classifier@fwd  upstream    upstream changed: train_classifier@fwd
 """
 from __future__ import annotations
 
