@@ -109,6 +109,22 @@ def test_checkpoint_resume_skips_finished_phase(tmp_path):
     assert (tmp_path / "log" / "history.tsv").read_text() == history
 
 
+def test_finished_run_is_not_replayed(tmp_path):
+    """After finish() (outputs saved), a rerun with the same fingerprint trains again: DVC reruns a
+    stage when code or an input file changed, which the fingerprint cannot see."""
+    learn = learner(run_dir=tmp_path / "run", log_dir=tmp_path / "log", fingerprint="abc")
+    learn.fit(2, 1e-2, phase="a")
+    learn.finish()
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    again = learner(run_dir=tmp_path / "run", log_dir=tmp_path / "log", fingerprint="abc")
+    with torch.no_grad():
+        again.model.weight.add_(1.0)                  # "the code changed": a different starting point
+    start = again.model.weight.detach().clone()
+    again.fit(2, 1e-2, phase="a")
+    assert again.step == learn.step                   # trained every step itself, nothing restored
+    assert not torch.equal(again.model.weight, start) and not torch.equal(again.model.weight, learn.model.weight)
+
+
 def test_fingerprint_change_starts_fresh(tmp_path, caplog):
     learner(run_dir=tmp_path, fingerprint="old").fit(1, 1e-2, phase="a")
     fresh = learner(run_dir=tmp_path, fingerprint="new")

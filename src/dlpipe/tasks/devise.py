@@ -166,6 +166,7 @@ def train(features: Path, vectors_dir: Path, head_out: Path, log_dir: Path, run_
     m = learn.validate()
     save_model(head_out, head, head_state(head), extra={"backbone_sha256": store.meta["backbone_sha256"],
                                                          "layer": store.meta["layer"]})
+    learn.finish()
     return {"valid_cosine_loss": round(m["valid_loss"], 5), "valid_cosine_sim": round(m["cosine_sim"], 5),
             "n_train": train_dl.n_rows, "n_valid": valid_dl.n_rows}
 

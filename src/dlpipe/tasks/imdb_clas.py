@@ -140,6 +140,7 @@ def train_classifier(pre_dir: Path, ft_dir: Path, itos_path: Path, data_dir: Pat
     metrics = {"valid_loss": final["valid_loss"], "accuracy": final["accuracy"], **per_phase,
                **{k: v for k, v in loaded.items() if k != "encoder"}, "seconds": round(time.time() - t0, 1)}
     save_model(out_dir / "classifier.pt", model, spec, {"direction": direction, "encoder": loaded["encoder"]})
+    learn.finish()
     return metrics
 
 

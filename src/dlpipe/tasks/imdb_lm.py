@@ -199,6 +199,7 @@ def pretrain_lm(data_dir: Path, out_dir: Path, m: ModelParams, p: LMParams, rt: 
     fit_lm(learn, p, with_last_group=False)
     metrics = lm_metrics(learn, t0, train_tokens(learn) * p.epochs, {"vocab": len(itos)})
     save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
+    learn.finish()
     return metrics
 
 
@@ -234,6 +235,7 @@ def finetune_lm(pre_dir: Path, data_dir: Path, out_dir: Path, m: ModelParams, p:
     n_tok = train_tokens(learn) * (p.epochs + (p.last_epochs if p.pretrained else 0))
     metrics = lm_metrics(learn, t0, n_tok, {"vocab": len(itos), **stats})
     save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
+    learn.finish()
     return metrics
 
 

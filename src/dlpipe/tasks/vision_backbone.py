@@ -57,6 +57,7 @@ def pretrain_backbone(src: Path, model_path: Path, log_dir: Path, run_dir: Path 
     metrics = learn.validate()
     save_model(model_path, model, dataclasses.asdict(cfg), extra={"normalize": {"mean": mean, "std": std},
                                                                  "valid": metrics})
+    learn.finish()
     return {"valid_loss": round(metrics["valid_loss"], 5), "accuracy": round(metrics["accuracy"], 5),
             "train_seconds": round(secs, 1), "n_train": len(train_ds), "n_valid": len(valid_ds),
             "n_params": sum(q.numel() for q in model.parameters())}

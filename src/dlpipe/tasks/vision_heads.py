@@ -158,6 +158,7 @@ def train_head(features: Path, backbone: Path, head_out: Path, model_out: Path, 
     body, info = load_backbone(None, backbone, train.meta["layer"])
     save_classifier(model_out, Classifier(body, head, split_body), _darknet_checkpoint(backbone), train.meta["layer"],
                     {**prov, "in_ch": info["in_ch"], "normalize": {"mean": info["mean"], "std": info["std"]}})
+    learn.finish()
     return {"accuracy": round(m["accuracy"], 5), "valid_loss": round(m["valid_loss"], 5),
             "n_train": train_dl.n_rows, "n_valid": len(valid), "epoch_seconds": timer.median("head")}
 
@@ -172,7 +173,7 @@ def _check_head_matches(head_path: Path, blob: dict, info: dict, layer: str) -> 
                         "rerun precompute and train_head")
 
 
-def _fit_images(model, data, p: FinetuneParams, rt, log_dir, run_dir, fingerprint, phases) -> tuple[dict, EpochTimer]:
+def _fit_images(model, data, p: FinetuneParams, rt, log_dir, run_dir, fingerprint, phases) -> tuple[dict, EpochTimer, Learner]:
     """Fit ``model`` on image datasets through ``phases`` [(name, epochs, freeze_to or None, lr)]."""
     train_ds, valid_ds = data
     timer = EpochTimer()
@@ -183,7 +184,7 @@ def _fit_images(model, data, p: FinetuneParams, rt, log_dir, run_dir, fingerprin
             continue
         learn.freeze_to(freeze) if freeze is not None else learn.unfreeze()
         learn.fit(epochs, lr=lr, schedule="one_cycle", phase=name, pct_start=p.pct_start)
-    return learn.validate(), timer
+    return learn.validate(), timer, learn
 
 
 def finetune(raw: Path, index_dir: Path, backbone: Path, head_path: Path, model_out: Path, log_dir: Path,
@@ -202,9 +203,10 @@ def finetune(raw: Path, index_dir: Path, backbone: Path, head_path: Path, model_
              "normalize": {"mean": info["mean"], "std": info["std"]}, "in_ch": info["in_ch"], "kind": "finetune"}
     data = image_datasets(raw, index_dir, extra, info["in_ch"], labeled, p.aug)
     phases = [("head", p.epochs_head, -1, p.lr), ("all", p.epochs_all, None, slice(p.lr / p.lr_div, p.lr))]
-    m, timer = _fit_images(model, data, p, rt, log_dir, run_dir, _fingerprint(p, rt, info["backbone_sha256"],
+    m, timer, learn = _fit_images(model, data, p, rt, log_dir, run_dir, _fingerprint(p, rt, info["backbone_sha256"],
                                                                               len(data[0])), phases)
     save_classifier(model_out, model, _darknet_checkpoint(backbone), pre.layer, extra)
+    learn.finish()
     return {"accuracy": round(m["accuracy"], 5), "valid_loss": round(m["valid_loss"], 5), "n_train": len(data[0]),
             "epoch_seconds": timer.median("all"), "epoch_seconds_head_phase": timer.median("head")}
 
@@ -226,9 +228,10 @@ def scratch(raw: Path, index_dir: Path, model_out: Path, log_dir: Path, run_dir:
              "normalize": stats, "in_ch": bb.in_ch, "kind": "scratch"}
     data = image_datasets(raw, index_dir, extra, bb.in_ch, labeled, p.aug)
     epochs = p.epochs_head + p.epochs_all
-    m, timer = _fit_images(model, data, p, rt, log_dir, run_dir, _fingerprint(p, head_p, bb, pre, rt, len(data[0])),
+    m, timer, learn = _fit_images(model, data, p, rt, log_dir, run_dir, _fingerprint(p, head_p, bb, pre, rt, len(data[0])),
                            [("scratch", epochs, None, p.lr)])
     save_classifier(model_out, model, dataclasses.asdict(cfg) | {"layers": list(cfg.layers)}, pre.layer, extra)
+    learn.finish()
     return {"accuracy": round(m["accuracy"], 5), "valid_loss": round(m["valid_loss"], 5), "n_train": len(data[0]),
             "epoch_seconds": timer.median("scratch"), "epochs": epochs}
 

@@ -129,6 +129,16 @@ class Learner:
             self.model_ = self.model
         return self
 
+    def finish(self) -> None:
+        """The run is complete (its outputs are saved): remove the resume checkpoint.
+
+        A checkpoint exists to continue an *interrupted* run. Kept after success, it would make the
+        next run with the same fingerprint return at once from its finished phases, and DVC reruns a
+        stage exactly when an input the fingerprint cannot see changed (the code it imports, an input
+        file): that run must train, not replay the old result.
+        """
+        resume.discard(self)
+
     def _fit_epochs(self, start_epoch: int, start_iter: int) -> None:
         try:
             self("before_fit")

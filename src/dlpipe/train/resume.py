@@ -61,6 +61,14 @@ def save(learn, epoch: Optional[int], it: Optional[int]) -> None:
     save_checkpoint(learn.run_dir / CHECKPOINT_NAME, state)
 
 
+def discard(learn) -> None:
+    """Delete the checkpoint (rank 0) once the run it belongs to is complete; no-op without a run_dir."""
+    D.barrier()                                     # no rank may still be reading it
+    if learn.run_dir is None or not D.is_main():
+        return
+    (learn.run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+
+
 def _load(learn) -> Optional[ResumeState]:
     """Load a matching checkpoint into ``learn``; None (with a log line) when there is none or it is stale."""
     path = learn.run_dir / CHECKPOINT_NAME
