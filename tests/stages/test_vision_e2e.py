@@ -34,6 +34,8 @@ def test_transfer_demo_repro(tiny_repo: Path, mirror: Path):
         read_json(tiny_repo, "reports/vision/train_head/full/metrics.json")["accuracy"], abs=1e-4)
     assert "metrics.json" in dvc_stdout(tiny_repo, mirror, "metrics", "show")
     assert "up to date" in dvc_stdout(tiny_repo, mirror, "status", "transfer_summary")   # nothing left stale
+    # a finished run leaves no resume checkpoint: the next (code- or input-triggered) rerun must train
+    assert not sorted((tiny_repo / "data" / "runs").rglob("checkpoint.pt"))
 
     # an evaluation-only param reruns the six evaluations, nothing upstream (DVC's own plan, from
     # --dry: running them again would only re-prove that they run; --dry cannot foresee that their
