@@ -247,16 +247,22 @@ def golden(tmp_path_factory, mirror: Path) -> Golden:
 
     ``DLPIPE_TEST_GOLDEN=<built repo>`` reuses one built by an earlier session (copied, never changed).
     """
-    if "g" not in _GOLDEN:
+    reuse = os.environ.get("DLPIPE_TEST_GOLDEN")
+    return _once("g", lambda: _reuse(Path(reuse)) if reuse else _build(tmp_path_factory.mktemp("golden"), mirror),
+                 "the tiny-scale `dvc repro` these tests share failed")
+
+
+def _once(key: str, build, failure: str):
+    """``build()`` once per session; an AssertionError is remembered and re-raised, never retried."""
+    if key not in _GOLDEN:
         try:
-            _GOLDEN["g"] = _reuse(Path(os.environ["DLPIPE_TEST_GOLDEN"])) if os.environ.get("DLPIPE_TEST_GOLDEN") \
-                else _build(tmp_path_factory.mktemp("golden"), mirror)
+            _GOLDEN[key] = build()
         except AssertionError as e:
-            _GOLDEN["g"] = e
-    g = _GOLDEN["g"]
-    if isinstance(g, AssertionError):
-        raise AssertionError(f"the tiny-scale `dvc repro` these tests share failed:\n{g}")
-    return g
+            _GOLDEN[key] = e
+    got = _GOLDEN[key]
+    if isinstance(got, AssertionError):
+        raise AssertionError(f"{failure}:\n{got}")
+    return got
 
 
 def _build(root: Path, mirror: Path) -> Golden:
@@ -359,15 +365,8 @@ class Branches:
 
 def branches(tmp_path_factory, mirror: Path) -> Branches:
     """Build the session's Branches once (a failure is remembered, not retried)."""
-    if "b" not in _GOLDEN:
-        try:
-            _GOLDEN["b"] = _branch(golden(tmp_path_factory, mirror), tmp_path_factory)
-        except AssertionError as e:
-            _GOLDEN["b"] = e
-    b = _GOLDEN["b"]
-    if isinstance(b, AssertionError):
-        raise AssertionError(f"making the two branches failed:\n{b}")
-    return b
+    return _once("b", lambda: _branch(golden(tmp_path_factory, mirror), tmp_path_factory),
+                 "making the two branches failed")
 
 
 def _branch(g: Golden, tmp_path_factory) -> Branches:
