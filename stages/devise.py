@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
+from dlpipe.train.distributed import is_main, launch
 from dlpipe.tasks import devise as D
 from dlpipe.runtime import RuntimeParams
 from dlpipe.errors import run_stage
@@ -50,7 +51,11 @@ def main(argv=None) -> None:
         return
     rt = params.load(RuntimeParams, "runtime", a.params)
     if a.mode == "train":
-        write_json(a.metrics, D.train(a.features, a.vectors, a.head_out, a.log_dir, a.run_dir, p, rt))
+        if launch(rt.nproc_per_node):    # > 1 process: re-run under torchrun, which did the work
+            return
+        metrics = D.train(a.features, a.vectors, a.head_out, a.log_dir, a.run_dir, p, rt)
+        if is_main():
+            write_json(a.metrics, metrics)
     else:
         m = D.search(a.features, a.vectors, a.head, a.itos, a.emb, a.raw, a.index_dir, a.out_dir, p, rt)
         write_json(a.out_dir / "metrics.json", m)

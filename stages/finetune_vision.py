@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
+from dlpipe.train.distributed import is_main, launch
 from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_features import PrecomputeParams
 from dlpipe.tasks.vision_heads import FinetuneParams, finetune, scratch
@@ -53,13 +54,16 @@ def main(argv=None) -> None:
     pre = params.load(PrecomputeParams, f"vision.precompute.{a.dataset}", a.params)
     rt = params.load(RuntimeParams, "runtime", a.params)
     labeled = a.labeled if a.labels == "low" else None
+    if launch(rt.nproc_per_node):        # > 1 process: re-run under torchrun, which did the work
+        return
     if a.mode == "finetune":
         m = finetune(a.raw, a.index_dir, a.backbone, a.head, a.model_out, a.log_dir, a.run_dir, labeled, p, pre, rt)
     else:
         head_p = params.load(HeadParams, "vision.head", a.params)
         bb = params.load(BackboneParams, "vision.backbone", a.params)
         m = scratch(a.raw, a.index_dir, a.model_out, a.log_dir, a.run_dir, labeled, p, head_p, bb, pre, rt)
-    write_json(a.metrics, m)
+    if is_main():
+        write_json(a.metrics, m)
 
 
 if __name__ == "__main__":

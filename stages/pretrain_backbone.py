@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
+from dlpipe.train.distributed import is_main, launch
 from dlpipe.tasks.vision_backbone import PretrainParams, pretrain_backbone
 from dlpipe.runtime import RuntimeParams
 from dlpipe.vision.features import BackboneParams
@@ -34,8 +35,11 @@ def main(argv=None) -> None:
     bb = params.load(BackboneParams, "vision.backbone", args.params)
     p = params.load(PretrainParams, "vision.pretrain_backbone", args.params)
     rt = params.load(RuntimeParams, "runtime", args.params)
+    if launch(rt.nproc_per_node):        # > 1 process: re-run under torchrun, which did the work
+        return
     metrics = pretrain_backbone(args.src, args.model, args.log_dir, args.run_dir, bb, p, rt)
-    write_json(args.metrics, metrics)
+    if is_main():
+        write_json(args.metrics, metrics)
 
 
 if __name__ == "__main__":

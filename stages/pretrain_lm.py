@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
+from dlpipe.train.distributed import is_main, launch
 from dlpipe.tasks.imdb_lm import LMParams, ModelParams, RuntimeParams, pretrain_lm
 from dlpipe.errors import run_stage
 
@@ -35,7 +36,11 @@ def main(argv=None) -> None:
     m = params.load(ModelParams, "imdb.model", a.params)
     p = params.load(LMParams, "imdb.pretrain_lm", a.params)
     rt = params.load(RuntimeParams, "runtime", a.params)
-    write_json(a.metrics, pretrain_lm(a.data, a.out, m, p, rt, a.direction, a.run_dir, a.log_dir))
+    if launch(rt.nproc_per_node):        # > 1 process: re-run under torchrun, which did the work
+        return
+    metrics = pretrain_lm(a.data, a.out, m, p, rt, a.direction, a.run_dir, a.log_dir)
+    if is_main():
+        write_json(a.metrics, metrics)
 
 
 if __name__ == "__main__":

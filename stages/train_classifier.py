@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
+from dlpipe.train.distributed import is_main, launch
 from dlpipe.tasks.imdb_clas import ClassifierParams, train_classifier
 from dlpipe.tasks.imdb_lm import ModelParams, RuntimeParams
 from dlpipe.errors import run_stage
@@ -36,8 +37,11 @@ def main(argv=None) -> None:
     m = params.load(ModelParams, "imdb.model", a.params)
     p = params.load(ClassifierParams, "imdb.train_classifier", a.params)
     rt = params.load(RuntimeParams, "runtime", a.params)
+    if launch(rt.nproc_per_node):        # > 1 process: re-run under torchrun, which did the work
+        return
     metrics = train_classifier(a.pre, a.ft, a.itos, a.data, a.out, m, p, rt, a.direction, a.run_dir, a.log_dir)
-    write_json(a.metrics, metrics)
+    if is_main():
+        write_json(a.metrics, metrics)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dlpipe import params
 from dlpipe.io.atomic import write_json
+from dlpipe.train.distributed import is_main, launch
 from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_heads import TrainHeadParams, train_head
 from dlpipe.vision.heads import HeadParams
@@ -42,8 +43,11 @@ def main(argv=None) -> None:
     hp = params.load(HeadParams, "vision.head", a.params)
     rt = params.load(RuntimeParams, "runtime", a.params)
     labeled = a.labeled if a.labels == "low" else None
-    write_json(a.metrics, train_head(a.features, a.backbone, a.head_out, a.model_out, a.log_dir, a.run_dir,
-                                     labeled, p, hp, rt))
+    if launch(rt.nproc_per_node):        # > 1 process: re-run under torchrun, which did the work
+        return
+    metrics = train_head(a.features, a.backbone, a.head_out, a.model_out, a.log_dir, a.run_dir, labeled, p, hp, rt)
+    if is_main():
+        write_json(a.metrics, metrics)
 
 
 if __name__ == "__main__":

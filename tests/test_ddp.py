@@ -1,4 +1,4 @@
-"""DDP: 2 CPU processes (torchrun, gloo) at per-process batch 8 match 1 process at batch 16.
+"""DDP: 2 CPU processes (torchrun, gloo) match 1 process at the same (global) batch of 16: 8 rows per rank.
 
 This file is also the training script:  python tests/test_ddp.py OUT_DIR BS  (or under torchrun).
 """
@@ -55,7 +55,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
 
     _check([sys.executable, str(SCRIPT), str(tmp_path / "one"), "16"])
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
-    cmd = ddp_launch_cmd(2, str(SCRIPT), [str(tmp_path / "two"), "8"])
+    cmd = ddp_launch_cmd(2, str(SCRIPT), [str(tmp_path / "two"), "16"])
     _check(cmd, env)
 
     a = torch.load(tmp_path / "one" / "model.pt")["model"]

@@ -1,11 +1,14 @@
-"""Device choice, seeding and thread count: the few process-wide settings every stage makes."""
+"""Device choice, seeding, thread count and the DDP process group: the process-wide settings every
+training stage makes first."""
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -26,9 +29,30 @@ def seed_everything(seed: int) -> None:
 
 
 def set_threads(n: int) -> None:
-    """Set torch's intra-op threads; 0 keeps torch's default."""
+    """Set torch's intra-op threads; 0 keeps torch's default.
+
+    Under torchrun the ``n`` threads are shared by the node's processes (``n // LOCAL_WORLD_SIZE``
+    each, at least 1): two processes of 2 threads on 2 cores would only fight over them.
+    """
     if n > 0:
-        torch.set_num_threads(n)
+        torch.set_num_threads(max(1, n // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+def init_from_env() -> tuple[int, int, int]:
+    """Join the process group described by torchrun's env vars; returns ``(rank, world_size, local_rank)``.
+
+    A no-op returning ``(0, 1, 0)`` when ``WORLD_SIZE`` is absent or 1.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return rank, world, local_rank
 
 
 @dataclass(frozen=True)
@@ -37,9 +61,15 @@ class RuntimeParams:
     device: str                                  # auto | cpu | cuda | cuda:N
     num_threads: int = field(metadata=dict(ge=0))
     seed: int
+    nproc_per_node: int = field(default=1, metadata=dict(ge=1))   # > 1: training stages run under torchrun
 
 
 def apply(rt: RuntimeParams) -> None:
-    """Set torch's threads and seed everything, as every training stage does first."""
+    """Join the DDP process group (under torchrun), set torch's threads and seed everything.
+
+    Every rank uses the same seed: the initial weights agree, and dropout masks drawn once per step
+    (weight drop, embedding dropout) are the same on every rank, as in a single-process step.
+    """
+    init_from_env()
     set_threads(rt.num_threads)
     seed_everything(rt.seed)

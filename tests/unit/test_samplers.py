@@ -37,14 +37,17 @@ def test_sortish_order_is_a_pure_function_of_seed_and_epoch():
     assert list(a) != list(b)
 
 
-@pytest.mark.parametrize("pad_first,backwards,expected", [
-    (True, False, [[1, 1, 5, 6], [7, 8, 9, 4]]),
-    (False, False, [[5, 6, 1, 1], [7, 8, 9, 4]]),
-    (True, True, [[1, 1, 6, 5], [4, 9, 8, 7]]),
+@pytest.mark.parametrize("pad_first,backwards,seq_len,expected", [
+    (True, False, None, [[1, 1, 1, 5, 6], [7, 8, 9, 4, 3]]),
+    (False, False, None, [[5, 6, 1, 1, 1], [7, 8, 9, 4, 3]]),
+    (True, True, None, [[1, 1, 1, 6, 5], [3, 4, 9, 8, 7]]),
+    (True, False, 2, [[1, 1, 5, 6, 1], [7, 8, 9, 4, 3]]),   # whole chunks of 2 pads first, the rest last
+    (True, True, 2, [[1, 1, 6, 5, 1], [3, 4, 9, 8, 7]]),
+    (True, False, 4, [[5, 6, 1, 1, 1], [7, 8, 9, 4, 3]]),   # < one chunk of padding: all of it last
 ])
-def test_pad_collate(pad_first, backwards, expected):
-    x, y = pad_collate([(np.array([5, 6]), 0), (np.array([7, 8, 9, 4]), 1)], pad_idx=1,
-                       pad_first=pad_first, backwards=backwards)
+def test_pad_collate(pad_first, backwards, seq_len, expected):
+    x, y = pad_collate([(np.array([5, 6]), 0), (np.array([7, 8, 9, 4, 3]), 1)], pad_idx=1,
+                       pad_first=pad_first, backwards=backwards, seq_len=seq_len)
     assert x.dtype == torch.long and x.tolist() == expected and y.tolist() == [0, 1]
 
 

@@ -27,13 +27,29 @@ def test_concat_pool_ignores_pad_positions():
     assert torch.allclose(masked_concat_pool(out2, pad), pooled)
 
 
-def test_padding_first_does_not_change_prediction_much_in_eval():
-    """A document alone and the same document padded in a batch pool the same real positions."""
-    m = make().eval()
-    doc = torch.randint(2, 30, (1, 6))
-    padded = torch.cat([torch.full((1, 3), PAD), doc], 1)
-    pooled_pad = masked_concat_pool(*m.encoder(padded))
-    assert pooled_pad.shape == (1, 18) and torch.isfinite(pooled_pad).all()
+def test_concat_pool_last_is_the_last_real_token_when_padding_follows():
+    out = torch.randn(2, 5, 3)
+    pad = torch.tensor([[True, True, False, False, True], [False] * 5])
+    pooled = masked_concat_pool(out, pad)
+    assert torch.equal(pooled[0, :3], out[0, 3]) and torch.equal(pooled[1, :3], out[1, 4])
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_prediction_does_not_depend_on_batch_neighbours(backwards):
+    """With chunk-aligned padding a document is read from a zero state, as if it were alone."""
+    from dlpipe.text.samplers import pad_collate
+
+    m = make(bptt=4, max_len=100).eval()
+    g = torch.Generator().manual_seed(3)
+    docs = [torch.randint(2, 30, (n,), generator=g).numpy() for n in (6, 17, 3, 9)]
+    batch, _ = pad_collate([(d, 0) for d in docs], pad_idx=PAD, backwards=backwards, seq_len=4)
+    together = m(batch)
+    for i, d in enumerate(docs):
+        alone, _ = pad_collate([(d, 0)], pad_idx=PAD, backwards=backwards, seq_len=4)
+        assert torch.allclose(m(alone)[0], together[i], atol=1e-5), i
+    # leading pads read through the LSTM (no chunk alignment) would change the shorter documents
+    unaligned, _ = pad_collate([(d, 0) for d in docs], pad_idx=PAD, backwards=backwards)
+    assert (m(unaligned) - together).abs().max() > 1e-4
 
 
 def test_forward_shape_and_splitter():

@@ -1,8 +1,8 @@
 """ULMFiT classifier: the AWD-LSTM encoder read chunk by chunk + a concat-pooling head.
 
-    ids (bs, sl), padded first ──MultiBatchEncoder: bptt-sized chunks, hidden carried──▶
-        last layer (bs, sl, emb) + pad mask (bs, sl)
-    ──concat pooling: [last, max, mean] over non-pad positions──▶ (bs, 3·emb)
+    ids (bs, sl), whole bptt chunks of padding first ──MultiBatchEncoder: bptt-sized chunks,
+        hidden carried (zero until a row's text starts)──▶ last layer (bs, sl, emb) + pad mask (bs, sl)
+    ──concat pooling: [last real, max, mean] over non-pad positions──▶ (bs, 3·emb)
     ──[BatchNorm → Dropout → Linear → ReLU] ... → [BatchNorm → Dropout → Linear]──▶ (bs, n_classes)
 
 "Back-propagation through time for text classification" (lesson 10): every chunk is run, but
@@ -32,23 +32,36 @@ class MultiBatchEncoder(nn.Module):
         outs = []
         for start in range(0, sl, self.bptt):
             keep = wants_grad and start + self.bptt > sl - self.max_len  # chunk overlaps the last max_len
+            chunk = ids[:, start:start + self.bptt]
             with torch.set_grad_enabled(keep):
-                _, outputs = self.encoder(ids[:, start:start + self.bptt])
+                _, outputs = self.encoder(chunk)
+            self._hold_unstarted(chunk)
             outs.append(outputs[-1])
         return torch.cat(outs, dim=1), ids == self.encoder.cfg.pad_idx
+
+    def _hold_unstarted(self, chunk: torch.Tensor) -> None:
+        """Rows whose chunk was all padding have not started: back to the zero state, so with
+        chunk-aligned padding (``pad_collate(seq_len=bptt)``) every text is read from a zero state
+        exactly as if it were alone (fastai v2 skips those rows; zeroing them is the same)."""
+        started = (chunk != self.encoder.cfg.pad_idx).any(1)            # (bs,)
+        if bool(started.all()):
+            return
+        keep = started.view(1, -1, 1).to(self.encoder.hidden[0][0].dtype)   # (1, bs, 1)
+        self.encoder.hidden = [(h * keep, c * keep) for h, c in self.encoder.hidden]
 
 
 def masked_concat_pool(out: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
     """[last, max, mean] of ``out`` (bs, sl, emb) over positions where ``pad`` (bs, sl) is False.
 
-    Padding is at the start (pad_first), so position -1 is every document's last real token.
+    "last" is each row's last real token (padding may follow it, see ``pad_collate``).
     """
     keep = (~pad).unsqueeze(-1).to(out.dtype)                          # (bs, sl, 1)
+    last = out.size(1) - 1 - (~pad).flip(1).int().argmax(1)           # (bs,) position of the last real token
     n = keep.sum(1).clamp(min=1)                                       # (bs, 1)
     mean = (out * keep).sum(1) / n                                      # (bs, emb)
     mx = out.masked_fill(pad.unsqueeze(-1), float("-inf")).max(1).values
     mx = torch.where(torch.isinf(mx), torch.zeros_like(mx), mx)         # all-pad rows (defensive)
-    return torch.cat([out[:, -1], mx, mean], dim=1)                     # (bs, 3·emb)
+    return torch.cat([out[torch.arange(out.size(0)), last], mx, mean], dim=1)   # (bs, 3·emb)
 
 
 class PoolingLinearClassifier(nn.Module):

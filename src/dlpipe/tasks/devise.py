@@ -24,7 +24,7 @@ from dlpipe.io.checkpoint import load_model, save_model
 from dlpipe import runtime
 from dlpipe.runtime import set_threads
 from dlpipe.runtime import RuntimeParams
-from dlpipe.train import Learner, adamw
+from dlpipe.train import Learner, adamw, is_main
 from dlpipe.vision.devise import class_vectors, cosine_loss, cosine_sim, explain_miss, match_class
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
 from dlpipe.vision.heads import HeadParams, head_from_state, head_state, make_head
@@ -131,22 +131,13 @@ def matched_rows(store, matched: list[bool]) -> np.ndarray:
     return np.flatnonzero(np.asarray(matched)[store.labels])
 
 
-def train_rows(store, matched: list[bool], bs: int) -> np.ndarray:
-    """:func:`matched_rows` for training, less the last one when it would make a final batch of one row.
-
-    The head's BatchNorm cannot train on a batch of one ("Expected more than 1 value per channel"); the
-    loader's last batch holds ``n_rows % bs`` rows, so one store row is left out instead.
-    """
-    rows = matched_rows(store, matched)
-    return rows[:-1] if len(rows) > 1 and len(rows) % bs == 1 else rows
-
-
 def _loaders(features: Path, vecs: np.ndarray, matched: list[bool], bs: int, seed: int):
     train = open_store(Path(features) / "train")
     valid = open_store(Path(features) / "valid", expect={"backbone_sha256": train.meta["backbone_sha256"],
                                                          "layer": train.meta["layer"]})
     # targets: each row's class vector (n_rows, emb_sz)
-    return (train, ChunkedFeatureLoader(train, vecs[train.labels], bs, seed=seed, rows=train_rows(train, matched, bs)),
+    return (train, ChunkedFeatureLoader(train, vecs[train.labels], bs, seed=seed, rows=matched_rows(train, matched),
+                                        drop_single=True),
             ChunkedFeatureLoader(valid, vecs[valid.labels], bs * 2, shuffle=False, rows=matched_rows(valid, matched)))
 
 
@@ -164,8 +155,9 @@ def train(features: Path, vectors_dir: Path, head_out: Path, log_dir: Path, run_
                     fingerprint=fp)
     learn.fit(p.epochs, lr=p.lr, schedule="one_cycle", phase="devise", pct_start=p.pct_start)
     m = learn.validate()
-    save_model(head_out, head, head_state(head), extra={"backbone_sha256": store.meta["backbone_sha256"],
-                                                         "layer": store.meta["layer"]})
+    if is_main():
+        save_model(head_out, head, head_state(head), extra={"backbone_sha256": store.meta["backbone_sha256"],
+                                                             "layer": store.meta["layer"]})
     learn.finish()
     return {"valid_cosine_loss": round(m["valid_loss"], 5), "valid_cosine_sim": round(m["cosine_sim"], 5),
             "n_train": train_dl.n_rows, "n_valid": valid_dl.n_rows}

@@ -31,7 +31,7 @@ from dlpipe.models.text_classifier import TextClassifier, classifier_splitter
 from dlpipe.tasks.imdb_lm import Direction, ModelParams, RuntimeParams, fingerprint, model_config, read_itos, setup
 from dlpipe.text.corpus import Corpus, load_corpus
 from dlpipe.text.samplers import ClassifierDataset, SortishSampler, SortSampler, pad_collate
-from dlpipe.train import Learner, accuracy, adamw, discriminative, make_loader
+from dlpipe.train import Learner, accuracy, adamw, discriminative, is_main, make_loader
 
 # freeze_to() argument of each gradual-unfreezing phase: last group, last two, last three, all
 UNFREEZE = (-1, -2, -3, 0)
@@ -69,12 +69,12 @@ def head_drops(p: ClassifierParams) -> list[float]:
     return [CLAS_DROPS["output_p"] * p.drop_mult] + [0.1] * len(p.lin_ftrs)
 
 
-def clas_loaders(data_dir: Path, bs: int, seed: int, pad_idx: int, backwards: bool):
-    """Sortish-batched train loader and length-sorted valid loader (+ the valid order), pad first."""
+def clas_loaders(data_dir: Path, bs: int, seed: int, pad_idx: int, backwards: bool, bptt: int):
+    """Sortish-batched train loader and length-sorted valid loader, whole ``bptt`` chunks of pad first."""
     train, valid = load_corpus(data_dir / "train"), load_corpus(data_dir / "valid")
-    collate = partial(pad_collate, pad_idx=pad_idx, pad_first=True, backwards=backwards)
+    collate = partial(pad_collate, pad_idx=pad_idx, pad_first=True, backwards=backwards, seq_len=bptt)
     train_dl = make_loader(ClassifierDataset(train), bs, True, seed, collate_fn=collate,
-                           sampler=SortishSampler(train.lengths, bs, seed))
+                           sampler=SortishSampler(train.lengths, bs, seed), drop_single=True)
     valid_dl = valid_loader(valid, bs, seed, collate)
     return train_dl, valid_dl, train, valid
 
@@ -122,7 +122,7 @@ def train_classifier(pre_dir: Path, ft_dir: Path, itos_path: Path, data_dir: Pat
     t0 = time.time()
     itos = read_itos(itos_path)
     cfg = model_config(m, len(itos), p.drop_mult, CLAS_DROPS)
-    train_dl, valid_dl, train, _ = clas_loaders(data_dir, p.bs, rt.seed, cfg.pad_idx, direction == "bwd")
+    train_dl, valid_dl, train, _ = clas_loaders(data_dir, p.bs, rt.seed, cfg.pad_idx, direction == "bwd", p.bptt)
     n_classes = int(train.labels.max()) + 1
     spec = dict(awd=cfg.to_dict(), n_classes=n_classes, lin_ftrs=list(p.lin_ftrs), head_drops=head_drops(p),
                 bptt=p.bptt, max_len=p.max_len)
@@ -139,7 +139,8 @@ def train_classifier(pre_dir: Path, ft_dir: Path, itos_path: Path, data_dir: Pat
     per_phase = {f"accuracy_{r['phase']}": r["accuracy"] for r in rows}   # last epoch of each phase
     metrics = {"valid_loss": final["valid_loss"], "accuracy": final["accuracy"], **per_phase,
                **{k: v for k, v in loaded.items() if k != "encoder"}, "seconds": round(time.time() - t0, 1)}
-    save_model(out_dir / "classifier.pt", model, spec, {"direction": direction, "encoder": loaded["encoder"]})
+    if is_main():
+        save_model(out_dir / "classifier.pt", model, spec, {"direction": direction, "encoder": loaded["encoder"]})
     learn.finish()
     return metrics
 
@@ -157,7 +158,8 @@ def load_classifier(path: Path) -> tuple[TextClassifier, dict]:
 def predict(model: TextClassifier, corpus: Corpus, bs: int, backwards: bool, device: torch.device) -> np.ndarray:
     """Class probabilities (n_docs, n_classes) in corpus order (batches run length-sorted)."""
     model.eval().to(device)
-    collate = partial(pad_collate, pad_idx=model.cfg.pad_idx, pad_first=True, backwards=backwards)
+    collate = partial(pad_collate, pad_idx=model.cfg.pad_idx, pad_first=True, backwards=backwards,
+                      seq_len=model.encoder.bptt)
     order = np.asarray(list(iter(SortSampler(corpus.lengths))))
     probs = np.zeros((len(corpus), model.head.layers[-1].out_features), dtype=np.float32)
     ds = ClassifierDataset(corpus)

@@ -36,7 +36,7 @@ from dlpipe.text.corpus import Corpus, load_corpus
 from dlpipe.text.generate import detokenize, generate
 from dlpipe.text.lm_data import LMLoader
 from dlpipe.text.tokenize import tokenize_texts
-from dlpipe.train import Learner, accuracy, adamw, discriminative
+from dlpipe.train import Learner, accuracy, adamw, discriminative, is_main
 
 Direction = Literal["fwd", "bwd"]
 
@@ -198,7 +198,8 @@ def pretrain_lm(data_dir: Path, out_dir: Path, m: ModelParams, p: LMParams, rt: 
     learn = lm_learner(model, data_dir, p, rt, direction, run_dir, log_dir, fp)
     fit_lm(learn, p, with_last_group=False)
     metrics = lm_metrics(learn, t0, train_tokens(learn) * p.epochs, {"vocab": len(itos)})
-    save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
+    if is_main():                                      # under DDP rank 0 writes; every rank returns metrics
+        save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
     learn.finish()
     return metrics
 
@@ -234,7 +235,8 @@ def finetune_lm(pre_dir: Path, data_dir: Path, out_dir: Path, m: ModelParams, p:
     fit_lm(learn, p, with_last_group=p.pretrained)
     n_tok = train_tokens(learn) * (p.epochs + (p.last_epochs if p.pretrained else 0))
     metrics = lm_metrics(learn, t0, n_tok, {"vocab": len(itos), **stats})
-    save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
+    if is_main():
+        save_lm(out_dir, learn.model, itos, {"direction": direction, "metrics": metrics})
     learn.finish()
     return metrics
 

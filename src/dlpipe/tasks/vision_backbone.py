@@ -18,7 +18,7 @@ from dlpipe.io.checkpoint import save_model
 from dlpipe.models.darknet import DarknetConfig, darknet
 from dlpipe import runtime
 from dlpipe.runtime import RuntimeParams
-from dlpipe.train import Learner, accuracy, adamw, make_loader
+from dlpipe.train import Learner, accuracy, adamw, is_main, make_loader
 from dlpipe.vision.features import BackboneParams
 from dlpipe.vision.transforms import ImageArrayDataset, channel_stats
 
@@ -47,7 +47,8 @@ def pretrain_backbone(src: Path, model_path: Path, log_dir: Path, run_dir: Path 
     cfg = DarknetConfig(in_ch=bb.in_ch, nf=bb.nf, layers=tuple(bb.layers), n_classes=int(ys["train"].max()) + 1)
     model = darknet(cfg)
     fingerprint = json.dumps([dataclasses.asdict(bb), dataclasses.asdict(p), rt.seed, len(train_ds)])
-    learn = Learner(model, make_loader(train_ds, p.bs, True, rt.seed), make_loader(valid_ds, p.bs * 2, False, rt.seed),
+    learn = Learner(model, make_loader(train_ds, p.bs, True, rt.seed, drop_single=True),
+                    make_loader(valid_ds, p.bs * 2, False, rt.seed),
                     torch.nn.functional.cross_entropy, opt_func=adamw(), splitter=model.splitter, metrics=[accuracy],
                     wd=p.wd, device=rt.device, seed=rt.seed, run_dir=run_dir, log_dir=log_dir,
                     fingerprint=fingerprint, config=dataclasses.asdict(cfg))
@@ -55,8 +56,9 @@ def pretrain_backbone(src: Path, model_path: Path, log_dir: Path, run_dir: Path 
     learn.fit(p.epochs, lr=p.lr, schedule="one_cycle", phase="pretrain", pct_start=p.pct_start, div=p.div)
     secs = time.perf_counter() - t0
     metrics = learn.validate()
-    save_model(model_path, model, dataclasses.asdict(cfg), extra={"normalize": {"mean": mean, "std": std},
-                                                                 "valid": metrics})
+    if is_main():
+        save_model(model_path, model, dataclasses.asdict(cfg), extra={"normalize": {"mean": mean, "std": std},
+                                                                     "valid": metrics})
     learn.finish()
     return {"valid_loss": round(metrics["valid_loss"], 5), "accuracy": round(metrics["accuracy"], 5),
             "train_seconds": round(secs, 1), "n_train": len(train_ds), "n_valid": len(valid_ds),

@@ -33,6 +33,7 @@ class PrecomputeParams:
     cname: Literal["lz4", "blosclz", "lz4hc", "zlib", "zstd"]
     clevel: int = field(metadata=dict(ge=0, le=9))
     seed: int                    # row-order permutation
+    n_workers: int = field(default=0, metadata=dict(ge=0))   # image-decoding processes (0: the stage's own)
 
 
 def precompute(src: Path, index_dir: Path, model_path: Path | None, out: Path, bb: BackboneParams,
@@ -59,7 +60,8 @@ def precompute(src: Path, index_dir: Path, model_path: Path | None, out: Path, b
             metrics[split] = extract_features(
                 body, info, lambda i: _load(source, paths[i], cmode, p.size), order, p.size, tmp / split, p.bs,
                 p.dtype, dict(backend=p.backend, chunk_rows=p.chunk_rows, clevel=p.clevel, cname=p.cname), meta,
-                {"labels": labels, "index_row": g.index.to_numpy(np.int64)}, desc=f"precompute {dataset}/{split}")
+                {"labels": labels, "index_row": g.index.to_numpy(np.int64)}, desc=f"precompute {dataset}/{split}",
+                n_workers=p.n_workers)
     total = {k: sum(m[k] for m in metrics.values()) for k in ("rows", "raw_bytes", "bytes_on_disk", "seconds")}
     total["seconds"] = round(total["seconds"], 3)
     total["images_per_s"] = round(total["rows"] / max(total["seconds"], 1e-9), 1)

@@ -29,7 +29,7 @@ from dlpipe.models.darknet import DarknetConfig, cut, darknet
 from dlpipe import runtime
 from dlpipe.runtime import RuntimeParams
 from dlpipe.tasks.vision_features import PrecomputeParams
-from dlpipe.train import Callback, Learner, accuracy, adamw, make_loader
+from dlpipe.train import Callback, Learner, accuracy, adamw, is_main, make_loader
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
 from dlpipe.vision.features import BackboneParams, file_sha256, load_backbone
 from dlpipe.vision.heads import Classifier, HeadParams, head_from_state, head_state, make_head, split_body
@@ -142,7 +142,8 @@ def train_head(features: Path, backbone: Path, head_out: Path, model_out: Path, 
     train = open_store(Path(features) / "train", expect={"backbone_sha256": sha})
     valid = open_store(Path(features) / "valid", expect={"backbone_sha256": sha, "layer": train.meta["layer"]})
     rows = _labeled_store_rows(train, labeled)
-    train_dl = ChunkedFeatureLoader(train, train.labels, p.bs, seed=rt.seed, buffer_chunks=p.buffer_chunks, rows=rows)
+    train_dl = ChunkedFeatureLoader(train, train.labels, p.bs, seed=rt.seed, buffer_chunks=p.buffer_chunks, rows=rows,
+                                    drop_single=True)
     valid_dl = ChunkedFeatureLoader(valid, valid.labels, p.bs * 2, shuffle=False)
     classes = list(train.meta["classes"])
     row_shape = tuple(train.shape[1:])
@@ -154,10 +155,12 @@ def train_head(features: Path, backbone: Path, head_out: Path, model_out: Path, 
     m = learn.validate()
     prov = {"backbone_sha256": sha, "layer": train.meta["layer"], "classes": classes,
             "image_mode": train.meta["image_mode"], "size": train.meta["input_size"], "kind": "head"}
-    save_model(head_out, head, head_state(head), extra=prov)
-    body, info = load_backbone(None, backbone, train.meta["layer"])
-    save_classifier(model_out, Classifier(body, head, split_body), _darknet_checkpoint(backbone), train.meta["layer"],
-                    {**prov, "in_ch": info["in_ch"], "normalize": {"mean": info["mean"], "std": info["std"]}})
+    if is_main():
+        save_model(head_out, head, head_state(head), extra=prov)
+        body, info = load_backbone(None, backbone, train.meta["layer"])
+        save_classifier(model_out, Classifier(body, head, split_body), _darknet_checkpoint(backbone),
+                        train.meta["layer"], {**prov, "in_ch": info["in_ch"],
+                                              "normalize": {"mean": info["mean"], "std": info["std"]}})
     learn.finish()
     return {"accuracy": round(m["accuracy"], 5), "valid_loss": round(m["valid_loss"], 5),
             "n_train": train_dl.n_rows, "n_valid": len(valid), "epoch_seconds": timer.median("head")}
@@ -177,7 +180,8 @@ def _fit_images(model, data, p: FinetuneParams, rt, log_dir, run_dir, fingerprin
     """Fit ``model`` on image datasets through ``phases`` [(name, epochs, freeze_to or None, lr)]."""
     train_ds, valid_ds = data
     timer = EpochTimer()
-    learn = _learner(model, make_loader(train_ds, p.bs, True, rt.seed), make_loader(valid_ds, p.bs * 2, False, rt.seed),
+    learn = _learner(model, make_loader(train_ds, p.bs, True, rt.seed, drop_single=True),
+                     make_loader(valid_ds, p.bs * 2, False, rt.seed),
                      p.wd, rt, log_dir, run_dir, fingerprint, timer)
     for name, epochs, freeze, lr in phases:
         if epochs == 0:
@@ -205,7 +209,8 @@ def finetune(raw: Path, index_dir: Path, backbone: Path, head_path: Path, model_
     phases = [("head", p.epochs_head, -1, p.lr), ("all", p.epochs_all, None, slice(p.lr / p.lr_div, p.lr))]
     m, timer, learn = _fit_images(model, data, p, rt, log_dir, run_dir, _fingerprint(p, rt, info["backbone_sha256"],
                                                                               len(data[0])), phases)
-    save_classifier(model_out, model, _darknet_checkpoint(backbone), pre.layer, extra)
+    if is_main():
+        save_classifier(model_out, model, _darknet_checkpoint(backbone), pre.layer, extra)
     learn.finish()
     return {"accuracy": round(m["accuracy"], 5), "valid_loss": round(m["valid_loss"], 5), "n_train": len(data[0]),
             "epoch_seconds": timer.median("all"), "epoch_seconds_head_phase": timer.median("head")}
@@ -230,7 +235,8 @@ def scratch(raw: Path, index_dir: Path, model_out: Path, log_dir: Path, run_dir:
     epochs = p.epochs_head + p.epochs_all
     m, timer, learn = _fit_images(model, data, p, rt, log_dir, run_dir, _fingerprint(p, head_p, bb, pre, rt, len(data[0])),
                            [("scratch", epochs, None, p.lr)])
-    save_classifier(model_out, model, dataclasses.asdict(cfg) | {"layers": list(cfg.layers)}, pre.layer, extra)
+    if is_main():
+        save_classifier(model_out, model, dataclasses.asdict(cfg) | {"layers": list(cfg.layers)}, pre.layer, extra)
     learn.finish()
     return {"accuracy": round(m["accuracy"], 5), "valid_loss": round(m["valid_loss"], 5), "n_train": len(data[0]),
             "epoch_seconds": timer.median("scratch"), "epochs": epochs}

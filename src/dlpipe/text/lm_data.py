@@ -3,7 +3,8 @@
 An epoch is a pure function of ``(seed, epoch)``: the document order (if shuffled) and every
 sequence length come from ``np.random.default_rng([seed, epoch])``, so a resumed run sees the
 same batches. Batches are batch-first: ``x, y`` are ``(bs, seq_len)`` LongTensors, ``y`` is
-``x`` shifted one token along the stream.
+``x`` shifted one token along the stream. Under DDP with W processes, rank r reads columns
+r, r+W, ... (``bs / W`` of them): together the ranks read exactly the single-process batch.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import numpy as np
 import torch
 
 from dlpipe.text.corpus import Corpus
+from dlpipe.train import distributed as D
+from dlpipe.train.data import per_rank
 
 
 def batchify(stream: np.ndarray, bs: int) -> np.ndarray:
@@ -64,16 +67,17 @@ class LMLoader:
     Args:
         stream: all token ids (documents already start with xxbos), or a :class:`Corpus`
             (needed for ``shuffle``: documents are permuted whole).
-        bs, bptt: columns and mean sequence length.
+        bs, bptt: columns (global: split over DDP ranks) and mean sequence length.
         seed: with the epoch, fixes shuffling and sequence lengths.
         shuffle: permute document order each epoch (fastai v2 does for training).
         backwards: reverse the stream (for the backward LM).
         p_bptt, sigma, min_seq, random_bptt: the sequence-length draw, see :func:`draw_seq_lens`.
+        rank, world: this process's columns (default: from the DDP process group, if any).
     """
 
     def __init__(self, stream: np.ndarray | Corpus, bs: int, bptt: int, seed: int, shuffle: bool = False,
                  backwards: bool = False, p_bptt: float = 0.95, sigma: float = 5.0, min_seq: int = 5,
-                 random_bptt: bool = True):
+                 random_bptt: bool = True, rank: int | None = None, world: int | None = None):
         self.corpus = stream if isinstance(stream, Corpus) else None
         self.stream = stream.stream() if isinstance(stream, Corpus) else np.asarray(stream)
         if shuffle and self.corpus is None:
@@ -81,6 +85,9 @@ class LMLoader:
         if len(self.stream) // bs < 2:
             raise ValueError(f"stream of {len(self.stream)} tokens is too short for bs={bs}")
         self.bs, self.bptt, self.seed, self.shuffle, self.backwards = bs, bptt, seed, shuffle, backwards
+        self.rank = D.rank() if rank is None else rank
+        self.world = D.world_size() if world is None else world
+        per_rank(bs, self.world)                                   # fails early, naming the split
         self.draw = dict(p_bptt=p_bptt, sigma=sigma, min_seq=min_seq, random_bptt=random_bptt)
         self.n_steps = len(self.stream) // bs
         self.set_epoch(0)
@@ -104,7 +111,7 @@ class LMLoader:
         return stream[::-1] if self.backwards else stream
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        cols = batchify(self.epoch_stream(), self.bs).T  # (bs, n_steps): row b is column b
+        cols = batchify(self.epoch_stream(), self.bs).T[self.rank::self.world]  # (bs/W, n_steps): row b is column b*W+rank
         i = 0
         for seq in self.seq_lens:
             x = torch.from_numpy(cols[:, i:i + seq].astype(np.int64))          # (bs, seq)

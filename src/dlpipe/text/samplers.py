@@ -77,27 +77,26 @@ class ClassifierDataset(Dataset):
 
 
 def pad_collate(samples: Sequence[tuple[np.ndarray, int]], pad_idx: int = 1, pad_first: bool = True,
-                backwards: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad a batch of ``(ids, label)`` to its longest document (fastai v1's ``pad_collate``).
+                backwards: bool = False, seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a batch of ``(ids, label)`` to its longest document.
 
-    Padding goes first by default, so the RNN's last steps are real tokens. ``backwards`` flips
-    each padded row (the backward classifier reads documents end to start; padding stays first).
+    ``pad_first`` puts the padding before the text. With ``seq_len`` (the classifier's bptt) only
+    whole chunks of ``seq_len`` pads go first and the rest goes last (fastai v2's
+    ``pad_input_chunk``): every text then starts on a chunk boundary, so the chunked encoder can
+    keep a row's hidden state at zero until its text starts, and a document's prediction does not
+    depend on how long its batch neighbours are. ``backwards`` reverses each text (the backward
+    classifier reads documents end to start); the padding layout is the same.
 
     Returns:
         ``x`` (bs, max_len) LongTensor and ``y`` (bs,) LongTensor of labels.
     """
     max_len = max(len(s[0]) for s in samples)
     x = torch.full((len(samples), max_len), pad_idx, dtype=torch.long)
-    if backwards:
-        pad_first = not pad_first
     for i, (ids, _) in enumerate(samples):
         ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-        if len(ids) == 0:
-            continue
-        if pad_first:
-            x[i, -len(ids):] = ids
-        else:
-            x[i, :len(ids)] = ids
-    if backwards:
-        x = x.flip(1)
+        if backwards:
+            ids = ids.flip(0)
+        n_pad = max_len - len(ids)
+        lead = 0 if not pad_first else n_pad if not seq_len else n_pad // seq_len * seq_len
+        x[i, lead:lead + len(ids)] = ids
     return x, torch.tensor([int(s[1]) for s in samples], dtype=torch.long)

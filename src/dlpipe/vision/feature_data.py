@@ -10,6 +10,8 @@ the rows inside an in-RAM buffer are reshuffled each epoch::
     batches      bs rows at a time; the leftover (< bs rows) carries into the next buffer
 
 Every row comes out exactly once per epoch, and the order is a pure function of (seed, epoch).
+``bs`` is the global batch: under DDP with W processes every rank reads the same chunks and keeps
+rows r, r+W, ... of each batch, so the ranks together train on exactly the single-process batch.
 
 Prefetch (issue #8): reading a chunk means decompressing it (bcolz/blosc), work that used to
 stall the training loop. By default a background thread builds the next ``prefetch`` buffers
@@ -33,6 +35,8 @@ import numpy as np
 import torch
 
 from dlpipe.errors import DataError
+from dlpipe.train import distributed as D
+from dlpipe.train.data import per_rank, shard
 
 _LIVENESS_S = 1.0     # a consumer waiting this long checks that the prefetch thread is still alive
 _JOIN_POLL_S = 0.01   # closing: how often to empty the queue again while the thread finishes
@@ -72,11 +76,15 @@ class ChunkedFeatureLoader:
             never read, the others are still read whole and in one piece.
         prefetch: buffers a background thread reads ahead while the consumer trains (bounded
             queue); 0 reads in the consumer's thread. The batches are identical either way.
+        drop_single: skip a final batch that leaves one row per process (BatchNorm cannot train
+            on it); at most ``world`` rows per epoch are lost, where ``drop_last`` would lose < bs.
+        rank, world: this process's share of each batch (default: from the DDP process group).
     """
 
     def __init__(self, features: RowSource, targets: np.ndarray, bs: int, chunk_rows: int | None = None,
                  shuffle: bool = True, seed: int = 0, buffer_chunks: int = 1, rows: np.ndarray | None = None,
-                 prefetch: int = 2):
+                 prefetch: int = 2, drop_single: bool = False, rank: int | None = None,
+                 world: int | None = None):
         self.n = len(features)
         if len(targets) != self.n:
             raise ValueError(f"feature loader: {len(targets)} targets for {self.n} feature rows")
@@ -95,6 +103,9 @@ class ChunkedFeatureLoader:
         self.chunk_rows = int(chunk_rows or getattr(features, "chunk_rows", 1024))
         self.buffer_chunks, self.epoch = int(buffer_chunks), 0
         self.prefetch = int(prefetch)
+        self.rank = D.rank() if rank is None else int(rank)
+        self.world = D.world_size() if world is None else int(world)
+        self.drop_single = drop_single and per_rank(self.bs, self.world) > 1
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the learner before each epoch: the order depends on (seed, epoch) only."""
@@ -106,7 +117,11 @@ class ChunkedFeatureLoader:
         return self.n if self.keep is None else int(self.keep.sum())
 
     def __len__(self) -> int:
-        return math.ceil(self.n_rows / self.bs)
+        return math.ceil(self.n_rows / self.bs) - int(self._drops(self.n_rows % self.bs))
+
+    def _drops(self, rows: int) -> bool:
+        """Is a batch of ``rows`` global rows the one-row-per-process final batch to skip?"""
+        return self.drop_single and 0 < rows <= self.world
 
     def chunk_order(self, rng: np.random.Generator) -> np.ndarray:
         """Start row of each chunk that holds rows in use, in this epoch's reading order."""
@@ -122,7 +137,13 @@ class ChunkedFeatureLoader:
         try:
             for x, y in buffers:
                 for b in range(0, len(x), self.bs):
-                    yield torch.from_numpy(x[b:b + self.bs]), torch.from_numpy(y[b:b + self.bs])
+                    xb, yb = x[b:b + self.bs], y[b:b + self.bs]
+                    if len(xb) < self.bs and self._drops(len(xb)):
+                        continue
+                    if self.world > 1:                  # this rank's rows (the short last batch padded)
+                        mine = shard(list(range(len(xb))), self.rank, self.world)
+                        xb, yb = xb[mine], yb[mine]
+                    yield torch.from_numpy(xb), torch.from_numpy(yb)
         finally:
             buffers.close()                         # stops and joins the prefetch thread now
 

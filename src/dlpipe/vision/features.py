@@ -126,14 +126,38 @@ def row_shape(body: nn.Module, in_ch: int, size: int) -> tuple[int, ...]:
     return tuple(body(torch.zeros(1, in_ch, size, size)).shape[1:])
 
 
+class _Items(torch.utils.data.Dataset):
+    """Store row r -> the uint8 image of dataset item ``order[r]`` (decoded in a loader worker)."""
+
+    def __init__(self, load: Callable[[int], np.ndarray], order: np.ndarray):
+        self.load, self.order = load, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, r: int) -> np.ndarray:
+        return self.load(int(self.order[r]))
+
+
+def image_batches(load: Callable[[int], np.ndarray], order: np.ndarray, bs: int, n_workers: int):
+    """uint8 (b, size, size, C) batches of the items in ``order``, in order; ``n_workers`` processes
+    decode them (torch's DataLoader: each worker takes whole batches, results come back in order)
+    while the caller runs the backbone. Workers are forked, so ``load`` may be any closure."""
+    ctx = "fork" if n_workers and "fork" in torch.multiprocessing.get_all_start_methods() else None
+    return torch.utils.data.DataLoader(_Items(load, order), batch_size=bs, shuffle=False, num_workers=n_workers,
+                                       collate_fn=np.stack, multiprocessing_context=ctx,
+                                       prefetch_factor=2 if n_workers else None)
+
+
 @torch.no_grad()
 def extract_features(body: nn.Module, info: dict, load: Callable[[int], np.ndarray], order: np.ndarray,
                      size: int, out: str | os.PathLike, bs: int, dtype: str, store_kw: dict, meta: dict,
-                     arrays: dict[str, np.ndarray], desc: str = "precompute") -> dict:
+                     arrays: dict[str, np.ndarray], desc: str = "precompute", n_workers: int = 0) -> dict:
     """Run ``body`` over items ``order[0], order[1], ...`` and stream the rows into a store at ``out``.
 
     Args:
         load: item index -> uint8 (size, size, C) image.
+        n_workers: processes decoding images in parallel (0: in this process), see :func:`image_batches`.
         order: the row order: store row r holds dataset item ``order[r]``.
         store_kw: backend, chunk_rows, clevel, cname for :func:`create_store`.
         meta: extra provenance for meta.json (row order seed, dataset, split, classes...).
@@ -148,9 +172,8 @@ def extract_features(body: nn.Module, info: dict, load: Callable[[int], np.ndarr
             "layer": info["layer"], "input_size": size, "expected_rows": len(order)}
     t0 = time.perf_counter()
     with create_store(out, shape, dtype, meta=meta, **store_kw) as w:
-        for start in tqdm(range(0, len(order), bs), desc=desc, unit="batch", mininterval=1.0):
-            items = order[start:start + bs]
-            x = to_float(np.stack([load(int(i)) for i in items]), info["in_ch"], info["mean"], info["std"])
+        for imgs in tqdm(image_batches(load, order, bs, n_workers), desc=desc, unit="batch", mininterval=1.0):
+            x = to_float(imgs, info["in_ch"], info["mean"], info["std"])    # (b, C, size, size)
             w.append(body(x).numpy().astype(dtype, copy=False))      # (b, *shape)
         for name, arr in arrays.items():
             w.add_array(name, np.asarray(arr)[order])
