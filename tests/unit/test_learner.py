@@ -135,6 +135,33 @@ def test_fingerprint_change_starts_fresh(tmp_path, caplog):
     assert fresh.step == 3
 
 
+def test_checkpoint_of_other_code_is_not_resumed(tmp_path, caplog, monkeypatch):
+    """A finished checkpoint left by older dlpipe code (before finish() existed, or a crash) with the
+    same fingerprint: the new code trains instead of replaying the old result."""
+    from dlpipe.train import resume
+
+    old = learner(run_dir=tmp_path, fingerprint="f")
+    monkeypatch.setattr(resume, "code_digest", lambda: "older-code")
+    old.fit(1, 1e-2, phase="a")                   # not finished: its checkpoint stays
+    monkeypatch.undo()
+    again = learner(run_dir=tmp_path, fingerprint="f")
+    with caplog.at_level(logging.WARNING, logger="dlpipe.train"):
+        again.fit(1, 1e-2, phase="a")
+    assert "ignoring checkpoint: written by other dlpipe code (older-code, now " in caplog.text
+    assert "resuming" not in caplog.text and again.step == 3
+    same = learner(run_dir=tmp_path, fingerprint="f")     # this code's checkpoint: replayed as before
+    with caplog.at_level(logging.WARNING, logger="dlpipe.train"):
+        same.fit(1, 1e-2, phase="a")
+    assert "resuming at step 3" in caplog.text
+
+
+def test_code_digest_covers_the_package_source():
+    from dlpipe.train import resume
+
+    d = resume.code_digest()
+    assert len(d) == 16 and d == resume.code_digest()
+
+
 def test_checkpoint_that_does_not_fit_the_model(tmp_path):
     learner(run_dir=tmp_path, fingerprint="f").fit(1, 1e-2, phase="a")
     other = learner(run_dir=tmp_path, fingerprint="f", model=nn.Sequential(nn.Linear(3, 2)))

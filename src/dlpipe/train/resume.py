@@ -13,8 +13,11 @@ of a re-run script with the same fingerprint:
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from dlpipe.io.checkpoint import (CHECKPOINT_NAME, get_rng_state, load_checkpoint, load_state_strict,
@@ -23,6 +26,23 @@ from dlpipe.train import distributed as D
 
 log = logging.getLogger("dlpipe.train")
 VERSION = 1
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of dlpipe's own source files (paths and bytes).
+
+    A checkpoint resumes only the run that wrote it: same fingerprint (params, inputs) *and* same
+    code. DVC reruns a stage when the code it imports changes; a checkpoint of the old code (one left
+    by a crash, or by a version that did not yet delete finished checkpoints) must then not be
+    resumed or replayed into the new run.
+    """
+    root = Path(__file__).resolve().parents[1]                  # src/dlpipe
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*")):
+        if f.suffix in (".py", ".yaml") and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -53,7 +73,7 @@ def save(learn, epoch: Optional[int], it: Optional[int]) -> None:
         return
     pos = None if epoch is None else {"phase": learn.phase, "epoch": epoch, "iter": it}
     state = {
-        "version": VERSION, "fingerprint": learn.fingerprint, "config": learn.config,
+        "version": VERSION, "fingerprint": learn.fingerprint, "code": code_digest(), "config": learn.config,
         "model": learn.model.state_dict(), "opt": learn.opt.state_dict(), "scaler": learn.scaler.state_dict(),
         "rng": rngs, "pos": pos, "step": learn.step, "finished_phases": list(learn.finished_phases),
         "callbacks": {k: cb.state_dict() for k, cb in zip(_cb_keys(learn), learn.cbs)},
@@ -78,6 +98,10 @@ def _load(learn) -> Optional[ResumeState]:
     if ck.get("fingerprint") != learn.fingerprint or ck.get("version") != VERSION:
         log.warning("%s: ignoring checkpoint: fingerprint %r differs from this run's %r; starting fresh",
                     path, ck.get("fingerprint"), learn.fingerprint)
+        return None
+    if ck.get("code") != code_digest():
+        log.warning("%s: ignoring checkpoint: written by other dlpipe code (%s, now %s); starting fresh",
+                    path, ck.get("code"), code_digest())
         return None
     load_state_strict(learn.model, ck["model"], str(path))
     try:
