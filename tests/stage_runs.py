@@ -74,6 +74,24 @@ def extract_imdb(mirror: Path, dest: Path) -> Path:
     return dest / "imdb_sample"
 
 
+def imdb_csvs(mirror: Path, root: Path, n_train: int, n_valid: int) -> dict[str, Path]:
+    """``root/{train,valid}.csv``: the first ``n_train`` real IMDb training reviews, then ``n_valid`` more."""
+    rows = (extract_imdb(mirror, root) / "train.csv").read_bytes().splitlines(keepends=True)
+    csvs = {"train": root / "train.csv", "valid": root / "valid.csv"}
+    csvs["train"].write_bytes(b"".join(rows[:n_train]))
+    csvs["valid"].write_bytes(b"".join(rows[n_train:n_train + n_valid]))
+    return csvs
+
+
+def text_ids(params: Path, csvs: dict[str, Path], run: Path) -> Path:
+    """tokenize_text each CSV into ``run/tok/<split>``, then numericalize into ``run/ids`` (returned)."""
+    for split, src in csvs.items():
+        run_stage("tokenize_text", "--params", params, src, run / "tok" / split)
+    run_stage("numericalize", "--params", params, *[a for split in csvs for a in ("--split", f"{split}={run / 'tok' / split}")],
+              run / "ids")
+    return run / "ids"
+
+
 def extract_mnist_sample(mirror: Path, dest: Path, per_class: int) -> Path:
     """``per_class`` PNGs per class and split of mnist_sample, laid out as the download stage does."""
     seen: Counter = Counter()

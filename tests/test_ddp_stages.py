@@ -6,14 +6,12 @@ when both ranks finished. Batch sizes in params are global, so without dropout a
 processes matches one trained by 1 process within float error.
 """
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 import torch
 
-from stage_runs import REPO, extract_imdb, run_stage, stage_cmd, stage_env, tiny_params
+from stage_runs import imdb_csvs, run_stage, stage_cmd, stage_env, text_ids, tiny_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.ddp]
 
@@ -22,16 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ddp]
 def ids(mirror, tmp_path_factory):
     """tokenize -> numericalize of 120 real IMDb reviews: itos.json and labelled train/valid id corpora."""
     root = tmp_path_factory.mktemp("ddp_text")
-    params = tiny_params(root)
-    rows = (extract_imdb(mirror, root) / "train.csv").read_bytes().splitlines(keepends=True)
-    csvs = {"train": root / "train.csv", "valid": root / "valid.csv"}
-    csvs["train"].write_bytes(b"".join(rows[:100]))
-    csvs["valid"].write_bytes(b"".join(rows[100:120]))
-    for split, src in csvs.items():
-        run_stage("tokenize_text", "--params", params, src, root / "tok" / split)
-    run_stage("numericalize", "--params", params, "--split", f"train={root / 'tok' / 'train'}",
-              "--split", f"valid={root / 'tok' / 'valid'}", root / "ids")
-    return root / "ids"
+    return text_ids(tiny_params(root), imdb_csvs(mirror, root, 100, 20), root)
 
 
 def pretrain(ids, out, nproc, **over):

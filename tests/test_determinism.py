@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stage_runs import (build_vision_work, extract_imdb, precompute_cmd, run_stage, stage_env, tiny_params,
+from stage_runs import (build_vision_work, imdb_csvs, precompute_cmd, run_stage, stage_env, text_ids, tiny_params,
                         tree_digest)
 
 pytestmark = pytest.mark.slow
@@ -22,17 +22,10 @@ pytestmark = pytest.mark.slow
 def text_runs(mirror, tmp_path_factory) -> list[Path]:
     """Two independent tokenize -> numericalize runs over 80 real IMDb reviews."""
     root = tmp_path_factory.mktemp("text")
-    params = tiny_params(root)
-    rows = (extract_imdb(mirror, root) / "train.csv").read_bytes().splitlines(keepends=True)
-    csvs = {"train": root / "train.csv", "valid": root / "valid.csv"}
-    csvs["train"].write_bytes(b"".join(rows[:60]))
-    csvs["valid"].write_bytes(b"".join(rows[60:80]))
+    params, csvs = tiny_params(root), imdb_csvs(mirror, root, 60, 20)
     runs = [root / "a", root / "b"]
     for run in runs:
-        for split, src in csvs.items():
-            run_stage("tokenize_text", "--params", params, src, run / "tok" / split)
-        run_stage("numericalize", "--params", params, "--split", f"train={run / 'tok' / 'train'}",
-                  "--split", f"valid={run / 'tok' / 'valid'}", run / "ids")
+        text_ids(params, csvs, run)
     return runs
 
 
