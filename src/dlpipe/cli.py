@@ -4,6 +4,7 @@
     dlpipe datasets [--verify]   the dataset registry and what is present in data/raw
     dlpipe download NAME...      fetch datasets outside DVC (mirror: $DLPIPE_MIRROR)
     dlpipe scale tiny|sample|full  merge scales/<name>.yaml into params.yaml
+    dlpipe probe LM_DIR          linear probe: sentiment in an LM encoder's frozen features
 
 Adding a command: write ``cmd_<name>(args) -> int`` and register it in :func:`build_parser`
 with ``_add(sub, "name", cmd_name, help)``; expected failures raise one of ``USER_ERRORS`` and are
@@ -47,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", type=Path, default=None, help="a $DLPIPE_PARAMS_TRACE file from a traced `dvc repro`")
     p = _add(sub, "status", cmd_status, "per task: which stages are up to date, which will rerun and why")
     p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    p = _add(sub, "probe", cmd_probe, "linear probe: logistic regression on an LM encoder's frozen, "
+             "concat-pooled features (how much sentiment the LM alone carries)")
+    p.add_argument("lm_dir", type=Path, metavar="LM_DIR", help="an LM directory (encoder.pt, itos.json)")
+    p.add_argument("--direction", choices=("fwd", "bwd"), default="fwd")
+    p.add_argument("--data", type=Path, default=Path("data/processed/imdb/clas"),
+                   help="labelled id corpora train/ and valid/ (default: data/processed/imdb/clas)")
+    p.add_argument("--itos", type=Path, default=Path("data/processed/imdb/lm/itos.json"),
+                   help="the vocabulary of --data (default: data/processed/imdb/lm/itos.json)")
+    p.add_argument("--bptt", type=int, default=70)
     return ap
 
 
@@ -120,6 +130,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dlpipe import status
 
     return status.report(args.root)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Print the probe's metrics as JSON (dlpipe.tasks.imdb_probe)."""
+    import json
+
+    from dlpipe.tasks.imdb_probe import probe_encoder
+
+    print(json.dumps(probe_encoder(args.lm_dir, args.data, args.itos, args.direction, args.bptt), indent=2))
+    return 0
 
 
 # ---- helpers --------------------------------------------------------------------------------
