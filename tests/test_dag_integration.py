@@ -182,6 +182,26 @@ def test_dlpipe_status_per_task_names_the_changed_param(g, repo):
     assert cli.rstrip().splitlines()[-1].startswith(f"{len(g.stages) - len(stages) - len(followers & set(g.stages))} up to date")
 
 
+def test_dlpipe_metrics_shows_each_built_stage_metrics(g, repo):
+    """The README's first command ends with `dlpipe metrics`: every metrics file of a stage the build
+    ran is listed under its task with its values; files of stages not built say so."""
+    out = run(repo, str(Path(sys.executable).parent / "dlpipe"), "metrics").stdout.splitlines()
+    assert {ln for ln in out if ln.startswith("task ")} <= {"task imdb", "task vision"}, out[:5]
+    blocks, path = {}, None
+    for ln in out:
+        if ln.startswith("  ") and not ln.startswith("    "):
+            path = ln.strip()
+            blocks[path] = ""
+        elif ln.startswith("    "):
+            blocks[path] += ln.strip() + "  "
+    ev = "reports/imdb/evaluate/fwd/metrics.json"
+    if "evaluate_classifier@fwd" in g.stages:
+        assert ev in blocks and "accuracy " in blocks[ev] and "tfidf_baseline.accuracy " in blocks[ev], blocks.get(ev)
+    built = [p for p, text in blocks.items() if not text.startswith("missing or unreadable")]
+    assert built and all((repo / p).is_file() for p in built)
+    assert all(not (repo / p).exists() for p, text in blocks.items() if text.startswith("missing or unreadable"))
+
+
 def test_every_stage_is_up_to_date_after_the_tests(g, repo):
     r = repro(repo, *g.targets)
     assert r.ran == [] and r.cached == [], r.output[-3000:]

@@ -4,6 +4,7 @@
     dlpipe datasets [--verify]   the dataset registry and what is present in data/raw
     dlpipe download NAME...      fetch datasets outside DVC (mirror: $DLPIPE_MIRROR)
     dlpipe scale tiny|sample|full  merge scales/<name>.yaml into params.yaml
+    dlpipe metrics [--task T]    every stage's metrics, grouped by task, readable in a terminal
     dlpipe probe LM_DIR          linear probe: sentiment in an LM encoder's frozen features
 
 Adding a command: write ``cmd_<name>(args) -> int`` and register it in :func:`build_parser`
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", type=Path, default=None, help="a $DLPIPE_PARAMS_TRACE file from a traced `dvc repro`")
     p = _add(sub, "status", cmd_status, "per task: which stages are up to date, which will rerun and why")
     p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    p = _add(sub, "metrics", cmd_metrics, "every stage's metrics (dvc metrics show), grouped by task, one file per block")
+    p.add_argument("--task", default=None, help="only this task (imdb, vision, ...)")
+    p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     p = _add(sub, "probe", cmd_probe, "linear probe: logistic regression on an LM encoder's frozen, "
              "concat-pooled features (how much sentiment the LM alone carries)")
     p.add_argument("lm_dir", type=Path, metavar="LM_DIR", help="an LM directory (encoder.pt, itos.json)")
@@ -73,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"dlpipe {args.command}: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:          # output piped into `head` and the like: not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -130,6 +138,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dlpipe import status
 
     return status.report(args.root)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Print the workspace's metrics files, grouped by task (dlpipe.metrics_view)."""
+    from dlpipe import metrics_view
+
+    print(metrics_view.render(metrics_view.read_dvc_metrics(args.root), args.task))
+    return 0
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
