@@ -112,9 +112,10 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     for name in args.names:
         m = fetch_dataset(name, dest_root=args.dest, mirror=args.mirror)
+        via = "".join(f", {p} from source {i + 1} (content verified)" for p, i in m["sources"].items())
         print(f"{name}: {m['downloaded']} downloaded, {m['reused']} already verified, "
               f"{human_bytes(m['bytes'])}, {m['extracted']} archive(s) extracted -> {args.dest / name} "
-              f"({m['seconds']:.1f} s)")
+              f"({m['seconds']:.1f} s){via}")
     return 0
 
 

@@ -63,7 +63,7 @@ def test_download_then_datasets_shows_verified(capsys, mirror, tmp_path):
     assert out.splitlines()[0].split() == ["name", "scale", "size", "files", "status", "license"]
     assert rows["imdb_sample"][1:6] == ["sample", "557.3", "KiB", "1", "verified"]
     assert rows["tinyshakespeare"][5] == "changed" and rows["mnist"][5] == "missing"
-    assert rows["imdb"][1] == "full"
+    assert rows["imdb_fastai"][1] == "full" and rows["imdb"][1] == "sample"
 
 
 @pytest.mark.fault("Params", "unknown dataset name: one line listing the known names, exit 1")

@@ -15,19 +15,41 @@ fault = partial(pytest.mark.fault, "Params")
 
 
 def test_every_manifest_dataset_is_registered_with_identical_facts(mirror):
+    """Each mirror file is exactly one registered source (a repack may be an extra source of a file
+    whose primary source is the publisher's), with the manifest's URL, sha256 and size."""
     manifest = json.loads((mirror / "manifest.json").read_text())
     for entry in manifest["datasets"]:
         ds = registry.get(entry["name"])
         assert ds.scale == "sample" and ds.title == entry["title"]
-        assert len(ds.files) == len(entry["files"])
-        for spec, f in zip(ds.files, entry["files"]):
-            assert f"{ds.name}/{spec.path}" == f["path"]
-            assert (spec.url, spec.algo, spec.digest, spec.bytes) == (f["url"], "sha256", f["sha256"], f["bytes"])
+        in_mirror = {f"{ds.name}/{s.mirror}": s for f in ds.files for s in f.sources if s.mirror}
+        listed = {f["path"] for f in entry["files"]}
+        assert listed <= set(in_mirror), f"{ds.name}: mirror files with no registered source"
+        assert {k for k, s in in_mirror.items() if not s.url} <= listed, f"{ds.name}: mirror-only sources not in the mirror"
+        for f in entry["files"]:
+            s = in_mirror[f["path"]]
+            assert (s.digest, s.bytes) == (f["sha256"], f["bytes"])
+            assert s.url == f.get("url", s.url) and (s.url or "url" not in f)
+
+
+@pytest.mark.parametrize("name,digest", [
+    ("imdb", "b00cc6bf6ff859b1ff34cb4995d0dfa5a4eb7f74aceb2238f6d502669203838b"),   # MANIFEST: reviews_digest
+])
+def test_content_digests_are_the_manifests(mirror, name, digest):
+    manifest = {d["name"]: d for d in json.loads((mirror / "manifest.json").read_text())["datasets"]}
+    assert registry.get(name).content.sha256 == digest == manifest[name]["mirror_repack"]["reviews_digest"]
+
+
+def test_repacked_imdb_keeps_the_official_tarball_as_a_verified_source():
+    spec = registry.get("imdb").files[0]
+    official, repack = spec.sources
+    assert (official.url, official.algo, official.digest, official.bytes) == (
+        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz", "sha256",
+        "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe", 84125825)
+    assert (repack.url, repack.mirror, repack.bytes) == ("", "aclImdb_v1_texts.tar.gz", 56748781)
 
 
 @pytest.mark.parametrize("name,path,algo,digest,size", [
-    ("imdb", "imdb.tgz", "md5", "90f9b1c4ff43a90d67553c9240dc0249", 144440600),
-    ("aclimdb", "aclImdb_v1.tar.gz", "md5", "7c2ac02c03563afcf9b574c7e56c153a", None),
+    ("imdb_fastai", "imdb.tgz", "md5", "90f9b1c4ff43a90d67553c9240dc0249", 144440600),
     ("wikitext-103", "wikitext-103-v1.zip", "sha1", "0aec09a7537b58d4bb65362fee27650eeaba625a", None),
     ("wikitext-2_full", "wikitext-2-v1.zip", "sha1", "3c914d17d80b1459be871a5039ac23e752a53cbe", None),
     ("mnist_full", "train-images-idx3-ubyte.gz", "md5", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
@@ -44,7 +66,8 @@ def test_full_scale_entries_carry_publisher_checksums(name, path, algo, digest, 
 
 @pytest.mark.parametrize("name,extract,strip", [
     ("imdb_sample", "tar", 1), ("mnist_sample", "tar", 1), ("mnist", None, 0), ("multi30k_en_fr", None, 0),
-    ("wikitext-2", None, 0), ("imdb", "tar", 1), ("wikitext-103", "zip", 1),
+    ("wikitext-2", None, 0), ("imdb_fastai", "tar", 1), ("wikitext-103", "zip", 1), ("imdb", None, 0),
+    ("cifar10_jpg", None, 0), ("gutenberg_books", None, 0),
 ])
 def test_extraction_rules(name, extract, strip):
     assert {(f.extract, f.strip) for f in registry.get(name).files} == {(extract, strip)}
@@ -88,6 +111,18 @@ BAD = [  # (id, file overrides or whole entry overrides, expected message fragme
     ("bad-scale", {"@scale": "huge"}, "datasets.d.scale: expected 'sample' or 'full', got 'huge'"),
     ("no-citation", {"@citation": None}, "datasets.d.citation: expected a non-empty string"),
     ("no-files", {"@files": []}, "datasets.d.files: expected a non-empty list of files"),
+    ("no-url-no-mirror", {"url": None}, "datasets.d.files[0].url: expected an http(s):// or file:// URL (or a mirror path)"),
+    ("bad-alt", {"alt": [{"mirror": "b.bin"}]}, "datasets.d.files[0].alt[0]: expected exactly one checksum key"),
+    ("content-with-sha", {"alt": [{"url": "https://h/x", "verify": "content", "md5": "b" * 32}]},
+     "datasets.d.files[0].alt[0]: expected no checksum key with verify: content, got ['md5']"),
+    ("unpinned-without-check", {"alt": [{"url": "https://h/x", "verify": "content"}]},
+     "datasets.d.files[0]: a source with 'verify: content' needs the dataset's content check"),
+    ("content-bad-archive", {"@content": {"archive": "x.tar", "include": ["*"], "sha256": "a" * 64}},
+     "datasets.d.content.archive: expected one of the dataset's files ['a.bin'], got 'x.tar'"),
+    ("content-no-include", {"@content": {"archive": "a.bin", "include": [], "sha256": "a" * 64}},
+     "datasets.d.content.include: expected a non-empty list of glob patterns"),
+    ("content-short-sha", {"@content": {"archive": "a.bin", "include": ["*"], "sha256": "abc"}},
+     "datasets.d.content.sha256: expected 64 hex digits, got 'abc'"),
 ]
 
 

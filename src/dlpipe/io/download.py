@@ -9,10 +9,14 @@ the registry entry, then extracts the archives into the same directory::
         .verified.json           # stamp: (size, mtime_ns, checksum) per file; in .dvcignore
 
 Sources, in order: ``$DLPIPE_MIRROR`` (a directory laid out like ``<mirror>/<name>/<path>``, or an
-http(s)/file base URL), then the file's public URL. Each file streams into a ``.tmp-*`` sibling
-and is renamed into place only after its size and checksum match, so a killed run leaves only
-``.tmp-*`` files, which the next run deletes. A second run makes no request: files whose stamp
-matches their current size and mtime are trusted without re-hashing; others are re-hashed.
+http(s)/file base URL) under each source's mirror name, then each source's public URL. A file may
+have several verified sources (the publisher's, a mirror's repack): whichever arrives is stored as
+``path``, and the stamp records which. Each file streams into a ``.tmp-*`` sibling and is renamed
+into place only after its size and checksum match and, for a dataset with a content check, after
+its member files match the content digest (so a repack that is not what it claims, or a source
+whose bytes are not pinned, is proven by content). A killed run leaves only ``.tmp-*`` files, which
+the next run deletes. A second run makes no request: files whose stamp matches their current size
+and mtime are trusted without re-hashing; others are re-hashed.
 """
 from __future__ import annotations
 
@@ -34,8 +38,9 @@ from tqdm import tqdm
 from dlpipe import registry
 from dlpipe.errors import DataError, DownloadError
 from dlpipe.io.atomic import atomic_path, write_json
+from dlpipe.io.content import check_archive
 from dlpipe.io.extract import extract_archive
-from dlpipe.registry import Dataset, FileSpec
+from dlpipe.registry import Dataset, FileSpec, Source
 
 STAMP = ".verified.json"
 TIMEOUT = 60.0  # seconds without data before a socket read gives up
@@ -82,7 +87,8 @@ def fetch(ds: Dataset, out: Path, mirror: str = "", timeout: float = TIMEOUT, pr
         clean_tmp(out, ds)
         stamp = _read_stamp(out)
         todo = [f for f in ds.files if not _is_verified(out / f.path, f, stamp)]
-        _download_all(ds, todo, out, mirror, timeout, stamp, progress)
+        missing = _download_all(ds, todo, out, mirror, timeout, stamp, progress)
+        _check_content_in_place(ds, out, stamp, progress)
         extracted = _extract_all(ds, out, stamp, force=bool(todo), progress=progress)
         write_json(out / STAMP, stamp)
     except BaseException:
@@ -91,22 +97,29 @@ def fetch(ds: Dataset, out: Path, mirror: str = "", timeout: float = TIMEOUT, pr
                 with contextlib.suppress(OSError):
                     os.rmdir(d)
         raise
-    return {"dataset": ds.name, "files": len(ds.files), "downloaded": len(todo),
-            "reused": len(ds.files) - len(todo), "bytes": sum((out / f.path).stat().st_size for f in ds.files),
-            "extracted": extracted, "seconds": round(time.perf_counter() - t0, 3)}
+    present = [f for f in ds.files if (out / f.path).is_file()]
+    sources = {f.path: stamp["files"][f.path].get("source", 0) for f in present if f.path in stamp["files"]}
+    return {"dataset": ds.name, "files": len(ds.files), "downloaded": len(todo) - len(missing),
+            "reused": len(ds.files) - len(todo), "optional_missing": len(missing),
+            "bytes": sum((out / f.path).stat().st_size for f in present),
+            "sources": {p: i for p, i in sources.items() if i}, "extracted": extracted,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def candidates(ds: Dataset, f: FileSpec, mirror: str) -> list[tuple[str, int]]:
+    """(URL, source index) pairs tried for file ``f``: every source's mirror path first, then public URLs."""
+    out = []
+    if mirror:
+        base = mirror.rstrip("/") if "://" in mirror else Path(mirror).resolve().as_uri().rstrip("/")
+        out += [(f"{base}/{urllib.parse.quote(f'{ds.name}/{s.mirror}')}", i)
+                for i, s in enumerate(f.sources) if s.mirror]
+    out += [(s.url, i) for i, s in enumerate(f.sources) if s.url]
+    return out
 
 
 def candidate_urls(ds: Dataset, f: FileSpec, mirror: str) -> list[str]:
     """The URLs tried for file ``f``, mirror first."""
-    urls = []
-    if mirror:
-        rel = urllib.parse.quote(f"{ds.name}/{f.path}")
-        if "://" in mirror:
-            urls.append(f"{mirror.rstrip('/')}/{rel}")
-        else:
-            urls.append(f"{Path(mirror).resolve().as_uri().rstrip('/')}/{rel}")
-    urls.append(f.url)
-    return urls
+    return [url for url, _ in candidates(ds, f, mirror)]
 
 
 def file_digest(path: Path, algo: str) -> str:
@@ -144,7 +157,8 @@ def dataset_status(name: str, dest_root: str | os.PathLike = Path("data/raw"), r
     if not all(_is_verified(out / f.path, f, {} if rehash else stamp, update=False) for f in present):
         return "changed"
     entries = stamp["extracted"].get("entries", [])  # none recorded (e.g. after `dvc pull`): not judged
-    if len(present) < len(ds.files) or not all((out / e).exists() for e in entries):
+    required = [f for f in ds.files if not f.optional]
+    if not all((out / f.path).is_file() for f in required) or not all((out / e).exists() for e in entries):
         return "partial"
     return "verified"
 
@@ -162,48 +176,68 @@ def _read_stamp(out: Path) -> dict:
     return stamp
 
 
-def _stamp_entry(path: Path, f: FileSpec) -> dict:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algo": f.algo, "digest": f.digest}
+def _stamp_entry(path: Path, f: FileSpec, i: int = 0) -> dict:
+    st, src = path.stat(), f.sources[i]
+    entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "algo": src.algo, "digest": src.digest}
+    return {**entry, "source": i} if i else entry
 
 
 def _is_verified(path: Path, f: FileSpec, stamp: dict, update: bool = True) -> bool:
-    """True when ``path`` holds ``f``'s bytes: by the stamp if size+mtime match, else by re-hashing."""
+    """True when ``path`` holds the bytes of one of ``f``'s sources: by the stamp if size+mtime match,
+    else by re-hashing against each pinned source (an unpinned source's file is trusted only by the
+    stamp its content check wrote)."""
     if not path.is_file():
         return False
     entry = stamp.get("files", {}).get(f.path)
-    if entry == _stamp_entry(path, f):
+    if entry is not None and entry.get("source", 0) < len(f.sources) \
+            and entry == _stamp_entry(path, f, entry.get("source", 0)):
         return True
-    if f.bytes is not None and path.stat().st_size != f.bytes:
-        return False
-    if file_digest(path, f.algo) != f.digest:
-        return False
-    if update:
-        stamp.setdefault("files", {})[f.path] = _stamp_entry(path, f)
-    return True
+    size = path.stat().st_size
+    for i, src in enumerate(f.sources):
+        if src.pinned and src.bytes in (None, size) and file_digest(path, src.algo) == src.digest:
+            if update:
+                stamp.setdefault("files", {})[f.path] = _stamp_entry(path, f, i)
+            return True
+    return False
 
 
 # ---- transfer -------------------------------------------------------------------------------
 
 def _download_all(ds: Dataset, todo: list[FileSpec], out: Path, mirror: str, timeout: float,
-                  stamp: dict, progress: bool) -> None:
+                  stamp: dict, progress: bool) -> list[FileSpec]:
+    """Fetch ``todo`` (a content check's listing first, so a mismatch can name the file); returns the
+    optional files no source could give."""
+    listing = ds.content.listing if ds.content else None
+    todo = sorted(todo, key=lambda f: f.path != listing)
     sizes = [f.bytes for f in todo]
     total = None if None in sizes else sum(sizes)
+    missing = []
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=ds.name,
               disable=not progress or not todo, mininterval=0.5) as bar:
         for f in todo:
             bar.set_postfix_str(f.path[-40:], refresh=False)
-            _fetch_file(ds, f, out / f.path, mirror, timeout, bar)
-            stamp["files"][f.path] = _stamp_entry(out / f.path, f)
+            try:
+                i = _fetch_file(ds, f, out, mirror, timeout, bar, stamp, progress)
+            except DownloadError as e:
+                if not f.optional:
+                    raise
+                tqdm.write(f"{ds.name}: optional file '{f.path}' not fetched ({str(e).splitlines()[0]})")
+                missing.append(f)
+                continue
+            stamp["files"][f.path] = _stamp_entry(out / f.path, f, i)
             write_json(out / STAMP, stamp)  # a later failure keeps what is already verified
+    return missing
 
 
-def _fetch_file(ds: Dataset, f: FileSpec, dest: Path, mirror: str, timeout: float, bar: tqdm) -> None:
+def _fetch_file(ds: Dataset, f: FileSpec, out: Path, mirror: str, timeout: float, bar: tqdm, stamp: dict,
+                progress: bool) -> int:
+    """Fetch ``f`` from the first source that verifies; returns that source's index."""
     tried = []
-    for url in candidate_urls(ds, f, mirror):
+    for url, i in candidates(ds, f, mirror):
         try:
-            _transfer(url, dest, f, timeout, bar)
-            return
+            _transfer(url, out / f.path, f.sources[i], timeout, bar,
+                      lambda tmp, src=f.sources[i]: _content_ok(ds, f, src, tmp, out, stamp, progress))
+            return i
         except _AttemptFailed as e:
             tried.append(f"  - {url}\n      {e}")
     raise DownloadError(
@@ -212,9 +246,43 @@ def _fetch_file(ds: Dataset, f: FileSpec, dest: Path, mirror: str, timeout: floa
     )
 
 
-def _transfer(url: str, dest: Path, f: FileSpec, timeout: float, bar: tqdm) -> None:
-    """Stream ``url`` into a temp sibling of ``dest``; rename only if size and checksum match."""
-    h, n = hashlib.new(f.algo), 0
+def _content_ok(ds: Dataset, f: FileSpec, src: Source, tmp: Path, out: Path, stamp: dict, progress: bool) -> None:
+    """The dataset's content check on a freshly received archive (a mismatch fails this attempt)."""
+    c = ds.content
+    if c is None or c.archive != f.path:
+        return
+    listing = out / c.listing if c.listing and (out / c.listing).is_file() else None
+    try:
+        n = check_archive(tmp, c.include, c.sha256, src.strip, listing, progress)
+    except DataError as e:
+        raise _AttemptFailed(str(e).replace(str(tmp), "the received archive")) from None
+    stamp.setdefault("content", {})[f.path] = {"sha256": c.sha256, "files": n, **_key(tmp)}
+
+
+def _key(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _check_content_in_place(ds: Dataset, out: Path, stamp: dict, progress: bool) -> None:
+    """Run the content check on an archive verified by its bytes alone (e.g. after `dvc pull`)."""
+    c = ds.content
+    path = out / c.archive if c else None
+    if c is None or not path.is_file():
+        return
+    done = stamp.get("content", {}).get(c.archive, {})
+    if done.get("sha256") == c.sha256 and all(done.get(k) == v for k, v in _key(path).items()):
+        return
+    spec = next(f for f in ds.files if f.path == c.archive)
+    strip = spec.sources[stamp["files"].get(c.archive, {}).get("source", 0)].strip
+    listing = out / c.listing if c.listing and (out / c.listing).is_file() else None
+    n = check_archive(path, c.include, c.sha256, strip, listing, progress)
+    stamp.setdefault("content", {})[c.archive] = {"sha256": c.sha256, "files": n, **_key(path)}
+
+
+def _transfer(url: str, dest: Path, f: Source, timeout: float, bar: tqdm, check=None) -> None:
+    """Stream ``url`` into a temp sibling of ``dest``; rename only if size, checksum and ``check(tmp)`` pass."""
+    h, n = hashlib.new(f.algo or "sha256"), 0
     try:
         with atomic_path(dest) as tmp:
             try:
@@ -233,18 +301,20 @@ def _transfer(url: str, dest: Path, f: FileSpec, timeout: float, bar: tqdm) -> N
             except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, resets, short reads
                 raise _AttemptFailed(f"transfer failed after {n} bytes: {_reason(e)}") from None
             _check_received(f, n, announced, h.hexdigest())
+            if check is not None:
+                check(tmp)
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are world-readable like a plain download
     except _AttemptFailed:
         bar.update(-n)  # the bar counts only bytes that were kept
         raise
 
 
-def _check_received(f: FileSpec, n: int, announced: str | None, digest: str) -> None:
+def _check_received(f: Source, n: int, announced: str | None, digest: str) -> None:
     if announced is not None and announced.isdigit() and n != int(announced):
         raise _AttemptFailed(f"connection closed after {n} of {announced} bytes")
     if f.bytes is not None and n != f.bytes:
         raise _AttemptFailed(f"size mismatch: expected {f.bytes} bytes, got {n}")
-    if digest != f.digest:
+    if f.pinned and digest != f.digest:
         raise _AttemptFailed(f"checksum mismatch: expected {f.algo} {f.digest}, got {digest}")
 
 
