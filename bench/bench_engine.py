@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from dlpipe.io.atomic import write_json
-from dlpipe.train import Learner, adamw, make_loader
+from dlpipe.core.atomic import write_json
+from dlpipe.train import Learner, Optim, RunSettings, adamw, make_loader
 from dlpipe.train.param_groups import set_mom
 from dlpipe.train.schedules import one_cycle
 
@@ -37,7 +37,8 @@ def setup(seed: int = 0):
 
 def run_learner(epochs: int) -> float:
     model, dl = setup()
-    learn = Learner(model, dl, None, nn.CrossEntropyLoss(), opt_func=adamw(), wd=WD, clip=CLIP, device="cpu")
+    learn = Learner(model, dl, None, nn.CrossEntropyLoss(), optim=Optim(opt_func=adamw(), wd=WD, clip=CLIP),
+                    run=RunSettings(device="cpu"))
     t = time.perf_counter()
     learn.fit(epochs, LR, schedule="one_cycle")
     return epochs * N / (time.perf_counter() - t)

@@ -189,7 +189,7 @@ def machine() -> dict:
 
 def write_result(name: str, payload: dict) -> Path:
     """Write bench/results/<name>.json atomically (sorted keys: reruns diff cleanly)."""
-    from dlpipe.io.atomic import write_json
+    from dlpipe.core.atomic import write_json
     path = RESULTS / f"{name}.json"
     write_json(path, payload)
     return path

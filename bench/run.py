@@ -54,7 +54,7 @@ def run_one(name: str, peer_py, runs: int, quick: bool) -> dict:
 
 def rebuild_markdown() -> None:
     """RESULTS.md from machine.json + every <bench>.json present, in run order."""
-    from dlpipe.io.atomic import write_text
+    from dlpipe.core.atomic import write_text
     mach = json.loads((RESULTS / "machine.json").read_text())
     results = [json.loads((RESULTS / f"{n}.json").read_text()) for n in BENCHES if (RESULTS / f"{n}.json").is_file()]
     results = [r for r in results if "title" in r]  # skip files a benchmark wrote standalone

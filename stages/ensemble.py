@@ -2,28 +2,17 @@
 
 Usage: python stages/ensemble.py FWD_EVAL_DIR BWD_EVAL_DIR --metrics reports/imdb/ensemble/metrics.json
 """
-from __future__ import annotations
-
-import argparse
 from pathlib import Path
 
-from dlpipe.io.atomic import write_json
-from dlpipe.tasks.imdb_eval import ensemble
-from dlpipe.errors import run_stage
+from dlpipe.core.stage import arg, stage_main
+from dlpipe.tasks.ulmfit.ensemble import ensemble
 
 
-def parse(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("fwd", type=Path, help="evaluate output of the forward model (probs.npy, labels.npy)")
-    ap.add_argument("bwd", type=Path, help="evaluate output of the backward model")
-    ap.add_argument("--metrics", type=Path, required=True)
-    return ap.parse_args(argv)
-
-
-def main(argv=None) -> None:
-    a = parse(argv)
-    write_json(a.metrics, ensemble(a.fwd, a.bwd))
+def main(argv=None):
+    return stage_main(__doc__, ensemble, argv,
+               args=[arg("fwd", type=Path, help="evaluate output of the forward model (probs.npy, labels.npy)"),
+                     arg("bwd", type=Path, help="evaluate output of the backward model")])
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

@@ -5,38 +5,23 @@ Usage: python stages/numericalize.py --params params.yaml --split train=TOK_DIR 
 Without --vocab-from, builds OUT_DIR/itos.json from the train split (params `imdb.numericalize`);
 with it (the classifier reusing the LM's vocabulary), reads no params.
 """
-from __future__ import annotations
-
-import argparse
 from pathlib import Path
 
-from dlpipe import params
-from dlpipe.io.atomic import write_json
-from dlpipe.text.vocab import NumericalizeParams, numericalize_splits
-from dlpipe.errors import run_stage
+from dlpipe.core.stage import arg, stage_main
+from dlpipe.text.vocab import numericalize_splits
 
 
-def _split(arg: str) -> tuple[str, Path]:
-    name, sep, path = arg.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=TOKEN_DIR, got {arg!r}")
+def _split(s: str) -> tuple[str, Path]:
+    name, _, path = s.partition("=")
     return name, Path(path)
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", help="output directory: itos.json (if built) and one corpus per split")
-    ap.add_argument("--split", type=_split, action="append", required=True, help="NAME=TOKEN_DIR")
-    ap.add_argument("--vocab-from", help="reuse this itos.json instead of building one")
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--metrics", help="metrics JSON to write")
-    args = ap.parse_args(argv)
-    p = None if args.vocab_from else params.load(NumericalizeParams, "imdb.numericalize", args.params)
-    metrics = numericalize_splits(dict(args.split), args.out, p, vocab_from=args.vocab_from)
-    if args.metrics:
-        write_json(args.metrics, metrics)
-    return metrics
+def main(argv=None):
+    return stage_main(__doc__, numericalize_splits, argv, params=lambda a: {} if a.vocab_from else {"p": "imdb.numericalize"},
+               args=[arg("out", type=Path, help="output directory: itos.json (if built) and one corpus per split"),
+                     arg("--split", dest="splits", type=_split, action="append", required=True, help="NAME=TOKEN_DIR"),
+                     arg("--vocab-from", type=Path, help="reuse this itos.json instead of building one")])
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

@@ -7,41 +7,20 @@ Usage: python stages/pretrain_lm.py --params params.yaml --direction fwd|bwd DAT
 DATA_DIR holds itos.json, train/ and valid/ id corpora; OUT_DIR gets lm.pt, encoder.pt, itos.json,
 embeddings.npy. ``--direction bwd`` trains on the reversed token stream.
 """
-from __future__ import annotations
-
-import argparse
 from pathlib import Path
 
-from dlpipe import params
-from dlpipe.io.atomic import write_json
-from dlpipe.train.distributed import is_main, launch
-from dlpipe.tasks.imdb_lm import LMParams, ModelParams, RuntimeParams, pretrain_lm
-from dlpipe.errors import run_stage
+from dlpipe.core.stage import arg, stage_main
+from dlpipe.tasks.ulmfit.lm import pretrain_lm
+from dlpipe.tasks.ulmfit.params import DIRECTIONS
 
 
-def parse(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", type=Path, help="pretraining corpus directory")
-    ap.add_argument("out", type=Path, help="LM output directory")
-    ap.add_argument("--direction", choices=("fwd", "bwd"), required=True)
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--metrics", type=Path, required=True)
-    ap.add_argument("--log-dir", type=Path, required=True, help="history.tsv + curves.png")
-    ap.add_argument("--run-dir", type=Path, required=True, help="resume checkpoints (not a DVC output)")
-    return ap.parse_args(argv)
-
-
-def main(argv=None) -> None:
-    a = parse(argv)
-    m = params.load(ModelParams, "imdb.model", a.params)
-    p = params.load(LMParams, "imdb.pretrain_lm", a.params)
-    rt = params.load(RuntimeParams, "runtime", a.params)
-    if launch(rt.nproc_per_node):        # > 1 process: re-run under torchrun, which did the work
-        return
-    metrics = pretrain_lm(a.data, a.out, m, p, rt, a.direction, a.run_dir, a.log_dir)
-    if is_main():
-        write_json(a.metrics, metrics)
+def main(argv=None):
+    return stage_main(__doc__, pretrain_lm, argv, ddp=True, run_dirs=True,
+               params={"m": "imdb.model", "p": "imdb.pretrain_lm", "rt": "runtime"},
+               args=[arg("data", type=Path, help="pretraining corpus directory"),
+                     arg("out", type=Path, help="LM output directory"),
+                     arg("--direction", choices=DIRECTIONS, required=True)])
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    main()

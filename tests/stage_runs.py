@@ -109,7 +109,7 @@ def make_backbone(path: Path, params: Path, seed: int = 0) -> Path:
     """A seeded, untrained Darknet saved as pretrain_backbone saves it (precompute only needs its shape)."""
     import torch
 
-    from dlpipe import params as P
+    from dlpipe.core import params as P
     from dlpipe.io.checkpoint import save_model
     from dlpipe.models.darknet import DarknetConfig, darknet
     from dlpipe.vision.features import BackboneParams

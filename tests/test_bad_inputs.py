@@ -14,15 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlpipe import params as P
-from dlpipe.errors import DataError
+from dlpipe.core import params as P
+from dlpipe.core.errors import DataError
 from dlpipe.io.checkpoint import CheckpointMismatch, load_model, save_model
 from dlpipe.io.extract import extract_archive
-from dlpipe.params import ParamsError
-from dlpipe.tasks.imdb_lm import LMParams, ModelParams, RuntimeParams
-from dlpipe.tasks.vision_data import IndexParams
-from dlpipe.tasks.vision_features import PrecomputeParams
-from dlpipe.tasks.vision_heads import TrainHeadParams
+from dlpipe.core.params import ParamsError
+from dlpipe.core.runtime import RuntimeParams
+from dlpipe.tasks.ulmfit.params import ModelParams
+from dlpipe.tasks.ulmfit.params import PretrainParams as LMParams
+from dlpipe.vision.index import IndexParams
+from dlpipe.tasks.transfer.params import PrecomputeParams
+from dlpipe.tasks.transfer.params import TrainHeadParams
 from dlpipe.text.tokenize import TokenizeParams, tokenize_csv
 from dlpipe.text.vocab import NumericalizeParams
 from dlpipe.vision.features import BackboneParams
@@ -189,16 +191,15 @@ def test_lm_checkpoint_from_other_config(tmp_path):
 @pytest.mark.fault("Bad data", "precompute with an index.csv lacking the split column: DataError naming the "
                    "file and the columns expected; nothing written")
 def test_precompute_index_missing_column(tmp_path):
-    from dlpipe.tasks.vision_features import precompute
+    from dlpipe.tasks.transfer.precompute import precompute
 
     (tmp_path / "index").mkdir()
     (tmp_path / "index" / "index.csv").write_text("path,label\ntrain/3/1.png,3\n", encoding="utf-8")
     (tmp_path / "raw").mkdir()
     p = tiny_params(tmp_path / "p")
-    args = [P.load(c, s, p) for c, s in ((BackboneParams, "vision.backbone"),
-                                         (PrecomputeParams, "vision.precompute.mnist_sample"))]
-    from dlpipe.runtime import RuntimeParams as VRuntime
     with pytest.raises(DataError, match=r"index\.csv: missing column\(s\) \['split'\]; expected path,label,split"):
-        precompute(tmp_path / "raw", tmp_path / "index", None, tmp_path / "out", *args,
-                   P.load(VRuntime, "runtime", p), "mnist_sample")
+        precompute(src=tmp_path / "raw", index=tmp_path / "index", model=None, out=tmp_path / "out",
+                   bb=P.load(BackboneParams, "vision.backbone", p),
+                   p=P.load(PrecomputeParams, "vision.precompute.mnist_sample", p),
+                   rt=P.load(RuntimeParams, "runtime", p), dataset="mnist_sample")
     assert not (tmp_path / "out").exists()

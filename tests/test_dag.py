@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dlpipe import dagcheck, params
+from dlpipe import dagcheck
+from dlpipe.core import params
 from dlpipe.dagcheck import StageInfo
 
 # ---------------------------------------------------------------- the real repository
@@ -60,18 +61,18 @@ class FakeRepo:
 def fake(tmp_path) -> FakeRepo:
     r = FakeRepo(tmp_path)
     r.write("src/dlpipe/__init__.py")
-    r.write("src/dlpipe/params.py", "import yaml\n")
-    r.write("src/dlpipe/errors.py")
-    r.write("src/dlpipe/registry.py", "from dlpipe.errors import DataError\nNAME = 'datasets.yaml'\n")
+    r.write("src/dlpipe/core/params.py", "import yaml\n")
+    r.write("src/dlpipe/core/errors.py")
+    r.write("src/dlpipe/registry.py", "from dlpipe.core.errors import DataError\nNAME = 'datasets.yaml'\n")
     r.write("src/dlpipe/datasets.yaml", "datasets: {}\n")
     r.write("src/dlpipe/text/__init__.py", "CONST = 1\n")
-    r.write("src/dlpipe/text/rules.py", "from .. import params\n")
+    r.write("src/dlpipe/text/rules.py", "from ..core import params\n")
     r.write("src/dlpipe/text/vocab.py", "from . import rules\n")
     r.write("src/dlpipe/text/tokenize.py", "def f():\n    from dlpipe.text.vocab import Vocab  # lazy\n")
     r.write("src/dlpipe/models/darknet.py", "import torch\n")          # namespace package: no __init__
     r.write("src/dlpipe/models/awd_lstm.py", "from .darknet import x\n")
     r.write("src/dlpipe/tasks/imdb.py", "import importlib\nm = importlib.import_module('dlpipe.registry')\n")
-    r.write("stages/_common.py", "import dlpipe.errors\n")
+    r.write("stages/_common.py", "import dlpipe.core.errors\n")
     return r
 
 
@@ -85,20 +86,20 @@ PKG_INIT = "src/dlpipe/__init__.py"
 
 @pytest.mark.parametrize("body,expected", [
     ("from dlpipe.text import rules\n",
-     {"src/dlpipe/text/__init__.py", "src/dlpipe/text/rules.py", "src/dlpipe/params.py"}),
+     {"src/dlpipe/text/__init__.py", "src/dlpipe/text/rules.py", "src/dlpipe/core/params.py"}),
     ("from dlpipe.text import CONST\n", {"src/dlpipe/text/__init__.py"}),        # attribute, not a module
     ("import dlpipe.models.darknet as dn\n", {"src/dlpipe/models/darknet.py"}),
     ("from dlpipe.models.awd_lstm import AWD\n",                                  # relative, transitive
      {"src/dlpipe/models/awd_lstm.py", "src/dlpipe/models/darknet.py"}),
     ("from dlpipe.text.vocab import V\n",
      {"src/dlpipe/text/__init__.py", "src/dlpipe/text/vocab.py", "src/dlpipe/text/rules.py",
-      "src/dlpipe/params.py"}),
+      "src/dlpipe/core/params.py"}),
     ("from dlpipe.text.tokenize import f\n",                                      # import inside a function
      {"src/dlpipe/text/__init__.py", "src/dlpipe/text/tokenize.py", "src/dlpipe/text/vocab.py",
-      "src/dlpipe/text/rules.py", "src/dlpipe/params.py"}),
+      "src/dlpipe/text/rules.py", "src/dlpipe/core/params.py"}),
     ("from dlpipe.tasks.imdb import run\n",                                       # importlib + package data
-     {"src/dlpipe/tasks/imdb.py", "src/dlpipe/registry.py", "src/dlpipe/errors.py", "src/dlpipe/datasets.yaml"}),
-    ("import _common\n", {"stages/_common.py", "src/dlpipe/errors.py"}),          # sibling helper script
+     {"src/dlpipe/tasks/imdb.py", "src/dlpipe/registry.py", "src/dlpipe/core/errors.py", "src/dlpipe/datasets.yaml"}),
+    ("import _common\n", {"stages/_common.py", "src/dlpipe/core/errors.py"}),          # sibling helper script
     ("import numpy, torch\nfrom collections import Counter\n", set()),
 ])
 def test_required_files_follow_imports_transitively(fake, body, expected):
@@ -123,11 +124,11 @@ def test_entry_points_found_in_cmd(fake, cmd, entry):
 
 def test_check_deps_flags_missing_broad_and_unused(fake):
     fake.write("stages/x.py", "from dlpipe.text import rules\n")
-    ok = ["stages/x.py", PKG_INIT, "src/dlpipe/text", "src/dlpipe/params.py"]   # a dir dep covers rules.py
+    ok = ["stages/x.py", PKG_INIT, "src/dlpipe/text", "src/dlpipe/core/params.py"]   # a dir dep covers rules.py
     assert dagcheck.check_deps(fake.stage("python stages/x.py", ok), fake.root) == []
 
     missing = dagcheck.check_deps(fake.stage("python stages/x.py", ok[:-1]), fake.root)
-    assert missing == ["s: runs or reads 'src/dlpipe/params.py' but it is not in deps"]
+    assert missing == ["s: runs or reads 'src/dlpipe/core/params.py' but it is not in deps"]
 
     broad = dagcheck.check_deps(fake.stage("python stages/x.py", ["stages/x.py", "src/dlpipe"]), fake.root)
     assert broad == ["s: depends on all of 'src/dlpipe' (list the modules it imports instead)"]

@@ -18,10 +18,10 @@ def train(out_dir: Path, bs: int) -> None:
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from dlpipe.io.atomic import write_json
+    from dlpipe.core.atomic import write_json
     from dlpipe.io.checkpoint import save_model
-    from dlpipe.runtime import seed_everything
-    from dlpipe.train import Learner, accuracy, init_from_env, is_main, make_loader
+    from dlpipe.core.runtime import seed_everything
+    from dlpipe.train import Learner, Optim, RunSettings, accuracy, init_from_env, is_main, make_loader
 
     torch.set_num_threads(1)
     init_from_env()
@@ -32,9 +32,9 @@ def train(out_dir: Path, bs: int) -> None:
     train_dl = make_loader(TensorDataset(x[:128], y[:128]), bs, shuffle=True, seed=3)
     valid_dl = make_loader(TensorDataset(x[128:], y[128:]), bs, shuffle=False, seed=3)
     model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))   # no dropout: deterministic
-    learn = Learner(model, train_dl, valid_dl, nn.CrossEntropyLoss(), metrics=[accuracy], wd=0.01, clip=1.0,
-                    device="cpu", run_dir=out_dir / "run", log_dir=out_dir, fingerprint="ddp", checkpoint_every=3,
-                    progress=False)
+    learn = Learner(model, train_dl, valid_dl, nn.CrossEntropyLoss(), optim=Optim(wd=0.01, clip=1.0), metrics=[accuracy],
+                    run=RunSettings(device="cpu", run_dir=out_dir / "run", log_dir=out_dir, fingerprint="ddp",
+                                    checkpoint_every=3, progress=False))
     learn.fit(2, 3e-2, schedule="one_cycle", phase="all")
     metrics = learn.validate()
     if is_main():

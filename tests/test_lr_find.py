@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from dlpipe.train import Learner, make_loader, sgd
+from dlpipe.train import Learner, Optim, RunSettings, make_loader, sgd
 from dlpipe.train.lr_find import suggest
 
 torch.set_num_threads(1)
@@ -18,8 +18,8 @@ def regression_learner(tmp_path):
     x = torch.randn(256, 4, generator=g)
     y = x @ torch.tensor([[1.5], [-2.0], [0.5], [3.0]]) + 0.1 * torch.randn(256, 1, generator=g)
     dl = make_loader(TensorDataset(x, y), 16, True, seed=0)
-    return Learner(nn.Linear(4, 1), dl, None, nn.MSELoss(), opt_func=sgd(momentum=0.0), device="cpu",
-                   log_dir=tmp_path, progress=False)
+    return Learner(nn.Linear(4, 1), dl, None, nn.MSELoss(), optim=Optim(opt_func=sgd(momentum=0.0)),
+                   run=RunSettings(device="cpu", log_dir=tmp_path, progress=False))
 
 
 def test_lr_find_falls_then_diverges_and_restores_state(tmp_path):

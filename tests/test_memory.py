@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.arrays import check_free_space
 from stage_runs import extract_imdb, stage_cmd, stage_env, tiny_params
 

@@ -48,10 +48,10 @@ def train(run_dir: Path, out_dir: Path, sleep: float) -> None:
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from dlpipe.io.atomic import write_json
+    from dlpipe.core.atomic import write_json
     from dlpipe.io.checkpoint import save_model
-    from dlpipe.runtime import seed_everything
-    from dlpipe.train import Learner, accuracy, make_loader, sgd
+    from dlpipe.core.runtime import seed_everything
+    from dlpipe.train import Learner, Optim, RunSettings, accuracy, make_loader, sgd
 
     torch.set_num_threads(1)
     seed_everything(0)
@@ -62,10 +62,12 @@ def train(run_dir: Path, out_dir: Path, sleep: float) -> None:
     valid_dl = make_loader(TensorDataset(x[160:], y[160:]), 20, shuffle=False, seed=3)
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 32), nn.ReLU(),
                           nn.Dropout(0.3), nn.Linear(32, 2))
-    learn = Learner(model, train_dl, valid_dl, nn.CrossEntropyLoss(), opt_func=sgd(0.9),
-                    splitter=lambda m: [list(m[0].parameters()), list(m[3].parameters()), list(m[6].parameters())],
-                    metrics=[accuracy], cbs=[LossScale(sleep)], wd=0.01, clip=1.0, device="cpu", seed=3,
-                    run_dir=run_dir, log_dir=out_dir, fingerprint="fp-1", checkpoint_every=5, progress=False)
+    splitter = lambda m: [list(m[0].parameters()), list(m[3].parameters()), list(m[6].parameters())]  # noqa: E731
+    learn = Learner(model, train_dl, valid_dl, nn.CrossEntropyLoss(),
+                    optim=Optim(opt_func=sgd(0.9), splitter=splitter, wd=0.01, clip=1.0),
+                    metrics=[accuracy], cbs=[LossScale(sleep)],
+                    run=RunSettings(device="cpu", seed=3, run_dir=run_dir, log_dir=out_dir, fingerprint="fp-1",
+                                    checkpoint_every=5, progress=False))
     learn.freeze()
     learn.fit(2, 0.05, schedule="stlr", phase="head")
     learn.unfreeze()

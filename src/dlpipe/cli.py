@@ -23,8 +23,8 @@ from typing import Callable
 import yaml
 
 from dlpipe import registry, scales
-from dlpipe.errors import DataError, DownloadError
-from dlpipe.params import ParamsError, get_section, read_yaml
+from dlpipe.core.errors import DataError, DownloadError
+from dlpipe.core.params import ParamsError, get_section, read_yaml
 
 USER_ERRORS = (ParamsError, DataError, DownloadError, registry.UnknownDataset, FileNotFoundError)
 
@@ -150,10 +150,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    """Print the probe's metrics as JSON (dlpipe.tasks.imdb_probe)."""
+    """Print the probe's metrics as JSON (dlpipe.tasks.ulmfit.probe)."""
     import json
 
-    from dlpipe.tasks.imdb_probe import probe_encoder
+    from dlpipe.tasks.ulmfit.probe import probe_encoder
 
     print(json.dumps(probe_encoder(args.lm_dir, args.data, args.itos, args.direction, args.bptt), indent=2))
     return 0

@@ -7,7 +7,7 @@ package data file such a module reads (:data:`DATA_FILES`), must be covered by a
 (the file itself or a directory holding it). Depending on all of ``src/`` or ``src/dlpipe`` fails
 (every typo would rerun the whole DAG), and so does a ``src/`` dep the stage never imports.
 
-Params honesty needs a run: :func:`dlpipe.params.load` appends each section it reads to
+Params honesty needs a run: :func:`dlpipe.core.params.load` appends each section it reads to
 ``$DLPIPE_PARAMS_TRACE`` together with ``$DVC_STAGE``; :func:`check_params` compares those reads
 with the stage's ``params:``. Usage::
 

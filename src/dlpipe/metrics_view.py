@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 
 
 def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:

@@ -25,7 +25,7 @@ from typing import Literal
 
 import yaml
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError, ParamsError
 
 ALGOS = ("sha256", "sha1", "md5")
 HEX_LEN = {"sha256": 64, "sha1": 40, "md5": 32}
@@ -118,8 +118,8 @@ class Dataset:
         return None if None in sizes else sum(sizes)
 
 
-class UnknownDataset(KeyError):
-    """A dataset name not in the registry; the message lists the known names."""
+class UnknownDataset(ParamsError, KeyError):
+    """A dataset name not in the registry (params name them); the message lists the known names."""
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return self.args[0]

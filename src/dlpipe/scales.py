@@ -14,8 +14,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from dlpipe.io.atomic import write_text
-from dlpipe.params import ParamsError
+from dlpipe.core.atomic import write_text
+from dlpipe.core.params import ParamsError
 
 SCALES = ("tiny", "sample", "full")
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.text.corpus import iter_token_docs, load_corpus
-from dlpipe.text.prepare import PrepareParams, prepare_imdb
+from dlpipe.tasks.ulmfit.params import PrepareParams
+from dlpipe.tasks.ulmfit.prepare import prepare_imdb
 from dlpipe.text.vocab import Vocab
-from dlpipe.text.wikitext import split_articles
+from dlpipe.text.corpora import split_articles
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,13 +119,13 @@ P = PrepareParams(split_seed=0, lm_valid_pct=0.1, n_train=None, max_docs=None, i
 @pytest.mark.fault("Bad data", "bad IMDb CSV (columns, no rows, non-UTF-8, empty text, label not in classes.txt): DataError naming file and row; nothing written")
 def test_prepare_rejects_bad_csv(tmp_path, train, match):
     with pytest.raises(DataError, match=match):
-        prepare_imdb(_raw(tmp_path, train), tmp_path / "out", P)
+        prepare_imdb(src=_raw(tmp_path, train), out=tmp_path / "out", p=P)
     assert not (tmp_path / "out").exists()
 
 
 def test_prepare_accepts_class_names_and_balances_n_train(tmp_path):
     rows = b"".join(f'{"positive" if i % 3 else "negative"},"review {i}"\n'.encode() for i in range(30))
-    m = prepare_imdb(_raw(tmp_path, rows), tmp_path / "out", PrepareParams(**{**P.__dict__, "n_train": 6}))
+    m = prepare_imdb(src=_raw(tmp_path, rows), out=tmp_path / "out", p=PrepareParams(**{**P.__dict__, "n_train": 6}))
     assert m["clas_train_per_class"] == {"negative": 3, "positive": 3} and m["lm_train"] + m["lm_valid"] == 30
 
 
@@ -134,7 +135,7 @@ def test_prepare_reads_full_imdb_folders(tmp_path):
         (tmp_path / "imdb" / sub).mkdir(parents=True)
         for i, t in enumerate(texts):
             (tmp_path / "imdb" / sub / f"{i}_1.txt").write_text(t)
-    m = prepare_imdb(tmp_path / "imdb", tmp_path / "out", P)
+    m = prepare_imdb(src=tmp_path / "imdb", out=tmp_path / "out", p=P)
     assert (m["clas_train"], m["clas_valid"], m["lm_train"] + m["lm_valid"]) == (4, 2, 7)
     assert (tmp_path / "out" / "clas" / "classes.txt").read_text() == "neg\npos\n"
     lm = (tmp_path / "out" / "lm" / "train.csv").read_text() + (tmp_path / "out" / "lm" / "valid.csv").read_text()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.arrays import open_store
 from dlpipe.io.checkpoint import load_model
 from dlpipe.scales import apply_scale

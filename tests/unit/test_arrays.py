@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.arrays import check_free_space, create_store, open_store
 
 

@@ -124,15 +124,15 @@ def test_learner_with_rnn_callbacks_learns_a_periodic_stream(tmp_path):
     """The LM trains through the one Learner: hidden carry, unpacking, AR/TAR, exact callback state."""
     from dlpipe.text.callbacks import RNNCallback, RNNRegularizer, lm_loss
     from dlpipe.text.lm_data import LMLoader
-    from dlpipe.train import Learner, accuracy
+    from dlpipe.train import Learner, Optim, RunSettings, accuracy
 
     stream = torch.arange(2, 12).repeat(120).numpy()            # 2 3 ... 11 2 3 ...: next token is certain
     torch.manual_seed(0)
     model = AWDLSTMLM(AWDLSTMConfig.make(12, 8, 16, 2, 0.1))
     train, valid = LMLoader(stream, 8, 10, seed=0), LMLoader(stream[:400], 8, 10, seed=0, random_bptt=False)
     rnn = RNNCallback()
-    learn = Learner(model, train, valid, lm_loss, splitter=lm_splitter, metrics=[accuracy],
-                    cbs=[rnn, RNNRegularizer(2.0, 1.0)], clip=0.4, device="cpu", progress=False)
+    learn = Learner(model, train, valid, lm_loss, optim=Optim(splitter=lm_splitter, clip=0.4), metrics=[accuracy],
+                    cbs=[rnn, RNNRegularizer(2.0, 1.0)], run=RunSettings(device="cpu", progress=False))
     learn.fit(4, 3e-2, schedule="one_cycle")
     assert learn.validate()["accuracy"] > 0.9
     state = rnn.state_dict()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlpipe.errors import DataError, DownloadError
+from dlpipe.core.errors import DataError, DownloadError
 from dlpipe.io.content import archive_listing, check_archive, first_difference, listing_digest, listing_text, matches
 from dlpipe.io.download import STAMP, fetch
 from dlpipe.registry import ContentCheck, Dataset, FileSpec, Source

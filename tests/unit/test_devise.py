@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from dlpipe import params
-from dlpipe.errors import DataError
+from dlpipe.core import params
+from dlpipe.core.errors import DataError
 from dlpipe.io.arrays import create_store
-from dlpipe.tasks import devise as D
+from dlpipe.core.stage import RunDirs
+from dlpipe.tasks.devise import train as devise_train
+from dlpipe.tasks.devise import vocab as devise_vocab
+from dlpipe.tasks.devise.params import TrainParams, VocabParams
 from dlpipe.vision.devise import (class_vectors, cosine_loss, explain_miss, match_class, topk_cosine, word_forms)
 
 
@@ -130,30 +133,30 @@ def vocab_run(tmp_path, itos, class_words=None):
     w.close()
     (tmp_path / "itos.json").write_text(json.dumps(itos))
     np.save(tmp_path / "emb.npy", np.random.default_rng(0).normal(size=(len(itos), 4)).astype(np.float32))
-    p = params.load(D.DeviseParams, "vision.devise", REPO / "params.yaml")
+    p = params.load(VocabParams, "vision.devise.vocab", REPO / "params.yaml")
     if class_words is not None:
         p = dataclasses.replace(p, class_words=class_words)
-    m = D.vocab(tmp_path / "itos.json", tmp_path / "emb.npy", tmp_path / "features", tmp_path / "out",
-                tmp_path / "vocab_match.md", p)
+    m = devise_vocab.vocab(itos=tmp_path / "itos.json", emb=tmp_path / "emb.npy", features=tmp_path / "features",
+                           out_dir=tmp_path / "out", report=tmp_path / "vocab_match.md", p=p)
     return m, json.loads((tmp_path / "out" / "classes.json").read_text())
 
 
 @fault("DeViSE class words missing from the LM vocabulary (fewer than two classes matched): DataError naming "
-       "each params key vision.devise.class_words.<class> and the words tried")
+       "each params key vision.devise.vocab.class_words.<class> and the words tried")
 def test_vocab_missing_class_words_names_key_and_word(tmp_path):
     with pytest.raises(DataError) as e:
         vocab_run(tmp_path, ["xxunk", "xxpad", "the", "wild"], {"cat": ["cat"], "dog": ["dog", "puppy"]})
     msg = str(e.value)
-    assert msg.startswith("params.yaml: vision.devise.class_words: only 1 of the 3 classes")
-    assert "vision.devise.class_words.cat tried 'cat' (no cat/cats)" in msg
-    assert "vision.devise.class_words.dog tried 'dog' (no dog/dogs), 'puppy' (no puppy/puppies)" in msg
-    assert "(4 tokens)" in msg and "vision.devise.class_words.wild" not in msg   # wild matched
+    assert msg.startswith("params.yaml: vision.devise.vocab.class_words: only 1 of the 3 classes")
+    assert "vision.devise.vocab.class_words.cat tried 'cat' (no cat/cats)" in msg
+    assert "vision.devise.vocab.class_words.dog tried 'dog' (no dog/dogs), 'puppy' (no puppy/puppies)" in msg
+    assert "(4 tokens)" in msg and "vision.devise.vocab.class_words.wild" not in msg   # wild matched
     assert "| cat | cat | — | — | **no** |" in (tmp_path / "vocab_match.md").read_text()   # the report says why
     assert not (tmp_path / "out").exists()
 
 
 def test_vocab_unmatched_class_is_left_out_with_a_warning(tmp_path):
-    with pytest.warns(UserWarning, match=r"class 'wild': vision.devise.class_words.wild tried "
+    with pytest.warns(UserWarning, match=r"class 'wild': vision.devise.vocab.class_words.wild tried "
                                          r"'wild animal' \(no wild/wilds, no animal/animals\)"):
         m, info = vocab_run(tmp_path, ["xxunk", "cats", "dog"], {"wild": ["wild animal"]})
     assert (m["n_matched"], m["n_unmatched"], m["vocab_size"], m["emb_sz"]) == (2, 1, 3, 4)
@@ -173,13 +176,13 @@ def test_vocab_all_matched_no_warning(tmp_path):
 
 @fault("DeViSE class words: two classes mapped to the same words (identical vectors): DataError naming both")
 def test_vocab_classes_sharing_words_fail(tmp_path):
-    with pytest.raises(DataError, match=r"vision.devise.class_words: classes 'cat' and 'wild' both use the words 'cat'"):
+    with pytest.raises(DataError, match=r"vision.devise.vocab.class_words: classes 'cat' and 'wild' both use the words 'cat'"):
         vocab_run(tmp_path, ["xxunk", "cat", "dog"], {"wild": ["wild animal", "cat"]})
 
 
 @fault("DeViSE class words for a class the dataset does not have: DataError naming the key and the classes")
 def test_vocab_unknown_class_in_params(tmp_path):
-    with pytest.raises(DataError, match=r"vision.devise.class_words: \['zebra'\] are not classes of .*\['cat', 'dog', 'wild'\]"):
+    with pytest.raises(DataError, match=r"vision.devise.vocab.class_words: \['zebra'\] are not classes of .*\['cat', 'dog', 'wild'\]"):
         vocab_run(tmp_path, ["xxunk", "cat", "dog"], {"zebra": ["zebra"]})
 
 
@@ -197,7 +200,7 @@ def feature_stores(root: Path, n_train: int, n_valid: int, width: int = 4) -> Pa
 
 def test_train_leaves_out_a_final_one_row_batch(tmp_path):
     """9 rows at bs 8 would end each epoch on a batch of one, which BatchNorm cannot train on."""
-    from dlpipe.runtime import RuntimeParams
+    from dlpipe.core.runtime import RuntimeParams
 
     features = feature_stores(tmp_path / "features", n_train=9, n_valid=4)
     vectors = tmp_path / "vectors"
@@ -205,8 +208,9 @@ def test_train_leaves_out_a_final_one_row_batch(tmp_path):
     np.save(vectors / "class_vectors.npy", np.eye(3, 5, dtype=np.float32))
     (vectors / "classes.json").write_text(json.dumps({"classes": AFHQ, "matched": [True] * 3,
                                                       "tokens": [["cat"], ["dog"], ["wild"]]}))
-    p = dataclasses.replace(params.load(D.DeviseParams, "vision.devise", REPO / "params.yaml"), bs=8, epochs=1)
+    p = dataclasses.replace(params.load(TrainParams, "vision.devise.train", REPO / "params.yaml"), bs=8, epochs=1)
     rt = params.load(RuntimeParams, "runtime", REPO / "params.yaml")
-    m = D.train(features, vectors, tmp_path / "head.pt", tmp_path / "log", None, p, rt)
+    m = devise_train.train(features=features, vectors=vectors, head_out=tmp_path / "head.pt", p=p, rt=rt,
+                           dirs=RunDirs(log_dir=tmp_path / "log"))
     assert (m["n_train"], m["n_valid"]) == (9, 4)     # the split's rows; the loader skips the one-row batch
     assert 0.0 <= m["valid_cosine_loss"] <= 2.0 and (tmp_path / "head.pt").is_file()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dlpipe.errors import DownloadError
+from dlpipe.core.errors import DownloadError
 from dlpipe.io.download import STAMP, dataset_status, fetch, fetch_dataset
 from dlpipe.registry import Dataset, FileSpec
 
@@ -374,7 +374,7 @@ def test_stage_script_unknown_dataset(repo_root, tmp_path):
     res = subprocess.run([sys.executable, str(repo_root / "stages" / "download.py"), "imbd", str(tmp_path / "imbd")],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert res.stderr.startswith("download imbd: unknown dataset 'imbd' (known datasets: ")
+    assert res.stderr.startswith("download: UnknownDataset: unknown dataset 'imbd' (known datasets: ")
     assert not (tmp_path / "imbd").exists()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.extract import extract_archive
 
 fault = partial(pytest.mark.fault, "Bad data")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.arrays import create_store, open_store
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
 

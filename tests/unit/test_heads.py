@@ -5,12 +5,14 @@ import torch
 from torch import nn
 
 from dlpipe.models.darknet import DarknetConfig, cut, darknet
-from dlpipe.train.learner import Learner
+from dlpipe.train.learner import Learner, Optim, RunSettings
 from dlpipe.train.metrics import accuracy
 from dlpipe.train.param_groups import check_splitter
 from dlpipe.vision.feature_data import ChunkedFeatureLoader
 from dlpipe.vision.heads import Classifier, HeadConfig, head_from_state, head_state, make_head, split_body
-from dlpipe.vision.plots import confusion_matrix, plot_confusion, plot_prediction_grid
+from dlpipe.plots import confusion as confusion_matrix
+from dlpipe.plots import plot_confusion
+from dlpipe.vision.plots import plot_prediction_grid
 
 
 def cfg(**kw):
@@ -68,8 +70,8 @@ def test_head_training_loss_falls_on_separable_features(tmp_path, kind):
     valid = ChunkedFeatureLoader(x[480:], y[480:], bs=64, shuffle=False)
     torch.manual_seed(0)
     head = make_head(cfg(kind=kind), (8,))
-    learn = Learner(head, train, valid, nn.CrossEntropyLoss(), splitter=head.splitter, metrics=[accuracy],
-                    device="cpu", seed=0, log_dir=tmp_path, progress=False)
+    learn = Learner(head, train, valid, nn.CrossEntropyLoss(), optim=Optim(splitter=head.splitter), metrics=[accuracy],
+                    run=RunSettings(device="cpu", seed=0, log_dir=tmp_path, progress=False))
     before = learn.validate()
     learn.fit(3, lr=1e-2, schedule="one_cycle", phase="head")
     after = learn.validate()
@@ -98,7 +100,7 @@ def test_pictures_are_written(tmp_path):
 
 
 def test_grid_picks_mixes_mistakes_and_hits():
-    from dlpipe.tasks.vision_eval import grid_picks
+    from dlpipe.tasks.transfer.evaluate import grid_picks
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     pred = np.array([1, 0, 0, 0, 0, 1, 1, 1])            # two mistakes: rows 0 and 4
     pick = grid_picks(y, pred, n_show=6, seed=0)
@@ -108,7 +110,7 @@ def test_grid_picks_mixes_mistakes_and_hits():
 
 def test_transfer_summary(tmp_path):
     import json
-    from dlpipe.tasks.vision_summary import transfer_summary
+    from dlpipe.tasks.transfer.summary import transfer_summary
     def put(name, obj):
         (tmp_path / name).write_text(json.dumps(obj))
         return tmp_path / name
@@ -116,7 +118,7 @@ def test_transfer_summary(tmp_path):
              {"head_full": 0.9, "finetune_full": 0.95, "scratch_full": 0.93, "finetune_low": 0.9, "scratch_low": 0.6}.items()}
     trains = {"head_full": put("t1", {"epoch_seconds": 0.5, "n_train": 100}),
               "finetune_full": put("t2", {"epoch_seconds": 10.0, "n_train": 100})}
-    s = transfer_summary(evals, trains)
+    s = transfer_summary(evals=evals, trains=trains)
     assert s["finetune_over_head_epoch_time"] == 20.0
     assert s["pretrained_minus_scratch_low"] == pytest.approx(0.3)
     assert s["accuracy"]["head_full"] == 0.9

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.vision.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, read_mnist
 
 MNIST = Path(os.environ.get("DLPIPE_MIRROR", "/work/shared/data")) / "mnist"

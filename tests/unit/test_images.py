@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlpipe.errors import DataError
-from dlpipe.tasks.vision_data import IndexParams, index_images
+from dlpipe.core.errors import DataError
+from dlpipe.vision.index import IndexParams, index_images
 from dlpipe.vision import images as I
 
 P = IndexParams(seed=0, valid_pct=0.25, label_fraction=0.5, mode="RGB", max_per_class=None)
@@ -56,7 +56,7 @@ def test_decode_failure_names_the_file(tmp_path):
     good = (tmp_path / "train" / "a" / "0.png").read_bytes()
     (tmp_path / "train" / "a" / "1.png").write_bytes(good[: len(good) // 2])   # truncated PNG
     with pytest.raises(DataError, match=r"train/a/1.png: image does not decode"):
-        index_images(tmp_path, tmp_path / "out", P, "folder")
+        index_images(src=tmp_path, out=tmp_path / "out", p=P, format="folder")
     assert not (tmp_path / "out" / "index.csv").exists()
 
 
@@ -74,7 +74,7 @@ def test_grayscale_and_alpha_converted_and_counted(tmp_path):
     _img(tmp_path / "train" / "a" / "rgba.png", "RGBA")
     _img(tmp_path / "train" / "b" / "rgb.jpg", "RGB")
     _img(tmp_path / "valid" / "b" / "g2.png", "L")
-    m = index_images(tmp_path, tmp_path / "out", P, "folder")
+    m = index_images(src=tmp_path, out=tmp_path / "out", p=P, format="folder")
     assert m["modes"] == {"L": 2, "RGB": 1, "RGBA": 1} and m["n_converted"] == 3
     for f in ("train/a/g.png", "train/a/rgba.png"):
         arr = I.load_image(tmp_path / f, "RGB", size=8)
@@ -103,12 +103,12 @@ def test_seeded_stratified_split_and_balanced_subset():
 
 def test_index_folder_outputs(tmp_path):
     _tree(tmp_path / "raw", {".": {"cat": 4, "dog": 4, "wild": 4}}, ext="jpg")
-    m = index_images(tmp_path / "raw", tmp_path / "out", P, "folder")
+    m = index_images(src=tmp_path / "raw", out=tmp_path / "out", p=P, format="folder")
     import pandas as pd
     df = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(df.columns) == ["path", "label", "split"] and len(df) == 12
     assert m["per_split"] == {"train": 9, "valid": 3}
     labeled = np.load(tmp_path / "out" / "labeled.npy")
     assert (df.loc[labeled, "split"] == "train").all() and m["n_labeled"] == len(labeled) == 6
-    again = index_images(tmp_path / "raw", tmp_path / "out2", P, "folder")
+    again = index_images(src=tmp_path / "raw", out=tmp_path / "out2", p=P, format="folder")
     assert again == m and (tmp_path / "out" / "index.csv").read_bytes() == (tmp_path / "out2" / "index.csv").read_bytes()

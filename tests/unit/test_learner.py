@@ -19,12 +19,24 @@ def data(n=12, seed=0):
     return TensorDataset(x, (x.sum(1) > 0).long())
 
 
+OPTIM_KEYS = ("opt_func", "splitter", "wd", "clip", "amp", "train_bn")
+
+
+def split_kw(kw: dict) -> dict:
+    """Learner keywords from a flat dict: Optim fields, RunSettings fields, the rest as they are."""
+    from dlpipe.train import Optim, RunSettings
+    run_keys = set(RunSettings.__dataclass_fields__)
+    out = {k: v for k, v in kw.items() if k not in OPTIM_KEYS and k not in run_keys}
+    return {**out, "optim": Optim(**{k: v for k, v in kw.items() if k in OPTIM_KEYS}),
+            "run": RunSettings(**{k: v for k, v in kw.items() if k in run_keys})}
+
+
 def learner(n=12, bs=4, model=None, **kw):
     torch.manual_seed(0)
     ds = data(n)
     kw.setdefault("progress", False)
     return Learner(model or nn.Linear(3, 2), make_loader(ds, bs, True, 0), make_loader(ds, bs, False, 0),
-                   nn.CrossEntropyLoss(), device="cpu", **kw)
+                   nn.CrossEntropyLoss(), **split_kw({"device": "cpu", **kw}))
 
 
 class Events(Callback):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dlpipe.cli import main as dlpipe_main
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.metrics_view import flatten, fmt, pack, read_dvc_metrics, render, task_of
 
 FILES = {

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from dlpipe.train import Learner, check_splitter, discriminative, lr_per_group, make_loader, sgd
+from test_learner import split_kw
 from dlpipe.train.param_groups import even_mults
 
 
@@ -27,8 +28,8 @@ def make_learner(**kw):
     torch.manual_seed(0)
     ds = torch.utils.data.TensorDataset(torch.randn(16, 1, 6, 6), torch.randint(0, 2, (16,)))
     model = Toy()
-    return Learner(model, make_loader(ds, 8, True, 0), None, nn.CrossEntropyLoss(), splitter=Toy.splitter,
-                   progress=False, device="cpu", **kw)
+    return Learner(model, make_loader(ds, 8, True, 0), None, nn.CrossEntropyLoss(),
+                   **split_kw({"splitter": Toy.splitter, "progress": False, "device": "cpu", **kw}))
 
 
 def test_check_splitter_accepts_a_partition():

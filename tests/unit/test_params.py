@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 import yaml
 
-from dlpipe.params import ParamsError, load
+from dlpipe.core.params import ParamsError, load
 
 
 @dataclass(frozen=True)

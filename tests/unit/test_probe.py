@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from dlpipe.cli import main as dlpipe_main
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.checkpoint import save_model
 from dlpipe.models.awd_lstm import AWDLSTMConfig, AWDLSTMEncoder
 from dlpipe.models.text_classifier import MultiBatchEncoder, masked_concat_pool
-from dlpipe.tasks.imdb_probe import encoder_features, linear_probe, load_encoder, probe_encoder
+from dlpipe.tasks.ulmfit.probe import encoder_features, linear_probe, load_encoder, probe_encoder
 from dlpipe.text.corpus import Corpus, save_corpus
 
 VOCAB, PAD = 40, 1

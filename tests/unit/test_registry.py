@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dlpipe import registry
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 
 fault = partial(pytest.mark.fault, "Params")
 
@@ -65,7 +65,7 @@ def test_full_scale_entries_carry_publisher_checksums(name, path, algo, digest, 
 
 
 @pytest.mark.parametrize("name,extract,strip", [
-    ("imdb_sample", "tar", 1), ("mnist_sample", "tar", 1), ("mnist", None, 0), ("multi30k_en_fr", None, 0),
+    ("imdb_sample", "tar", 1), ("mnist_sample", None, 0), ("mnist", None, 0), ("multi30k_en_fr", None, 0),
     ("wikitext-2", None, 0), ("imdb_fastai", "tar", 1), ("wikitext-103", "zip", 1), ("imdb", None, 0),
     ("cifar10_jpg", None, 0), ("gutenberg_books", None, 0),
 ])

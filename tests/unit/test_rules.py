@@ -2,7 +2,7 @@
 import pytest
 
 from dlpipe.text import rules as R
-from dlpipe.text.wikitext import normalize_wikitext
+from dlpipe.text.corpora import normalize_wikitext
 
 
 @pytest.mark.parametrize("text,expected", [

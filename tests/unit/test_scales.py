@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlpipe.params import ParamsError
+from dlpipe.core.params import ParamsError
 from dlpipe.scales import SCALES, apply_scale, check_overlays, leaf_keys
 
 fault = partial(pytest.mark.fault, "Params")

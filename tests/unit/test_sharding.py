@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from dlpipe.errors import ParamsError
+from dlpipe.core.errors import ParamsError
 from dlpipe.text.corpus import Corpus
 from dlpipe.text.lm_data import LMLoader
 from dlpipe.text.samplers import SortishSampler

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dlpipe.errors import DataError
-from dlpipe.tasks.vision_data import IndexParams, index_images
+from dlpipe.core.errors import DataError
+from dlpipe.vision.index import IndexParams, index_images
 from dlpipe.vision import images as I
 from dlpipe.vision.sources import FolderSource, TarSource, open_source
 from dlpipe.vision.transforms import random_affine
@@ -69,8 +69,8 @@ def test_archive_pixels_match_the_folder(both):
 
 def test_index_from_archive_equals_index_from_folder(both, tmp_path):
     folder, tgz = both
-    m_dir = index_images(folder, tmp_path / "a", P, "folder")
-    m_tgz = index_images(tgz, tmp_path / "b", P, "folder")
+    m_dir = index_images(src=folder, out=tmp_path / "a", p=P, format="folder")
+    m_tgz = index_images(src=tgz, out=tmp_path / "b", p=P, format="folder")
     assert m_dir == m_tgz and m_tgz["per_split"] == {"train": 4, "valid": 4}   # capped at 2 per class
     assert (tmp_path / "a" / "index.csv").read_bytes() == (tmp_path / "b" / "index.csv").read_bytes()
     assert np.array_equal(np.load(tmp_path / "a" / "labeled.npy"), np.load(tmp_path / "b" / "labeled.npy"))
@@ -86,7 +86,7 @@ def test_missing_member_and_bad_member_are_named(both, tmp_path):
         info.size = 10
         tar.addfile(info, io.BytesIO(b"\x89PNG12345x"))
     with pytest.raises(DataError, match=r"bad.tgz:cls/broken.png: image does not decode"):
-        index_images(bad, tmp_path / "out", P, "folder")
+        index_images(src=bad, out=tmp_path / "out", p=P, format="folder")
 
 
 def test_unsafe_member_names_fail(tmp_path):

@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.text.corpus import encode_tokens, iter_token_docs, load_token_meta
 from dlpipe.text.rules import SPECIALS
 from dlpipe.text.tokenize import TokenizeParams, make_tokenizer, tokenize_csv, tokenize_texts

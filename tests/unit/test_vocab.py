@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.text.rules import SPECIALS
 from dlpipe.text.vocab import Vocab
 

@@ -53,8 +53,8 @@ from typing import Iterator
 
 import numpy as np
 
-from dlpipe.errors import DataError
-from dlpipe.io.atomic import atomic_dir, atomic_path
+from dlpipe.core.errors import DataError
+from dlpipe.core.atomic import atomic_dir, atomic_path
 
 BACKENDS = ("bcolz", "memmap")
 SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}     # blosc filter names -> codes

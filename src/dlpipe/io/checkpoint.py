@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpipe.io.atomic import atomic_path
+from dlpipe.core.atomic import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

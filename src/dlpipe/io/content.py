@@ -21,7 +21,7 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.extract import member_parts
 
 Listing = list[tuple[str, str]]   # (path, sha256 hex), sorted by path bytes

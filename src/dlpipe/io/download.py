@@ -36,8 +36,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from dlpipe import registry
-from dlpipe.errors import DataError, DownloadError
-from dlpipe.io.atomic import atomic_path, write_json
+from dlpipe.core.errors import DataError, DownloadError
+from dlpipe.core.atomic import atomic_path, write_json
 from dlpipe.io.content import check_archive
 from dlpipe.io.extract import extract_archive
 from dlpipe.registry import Dataset, FileSpec, Source

@@ -2,7 +2,7 @@
 
 Every member is checked before anything is written: absolute paths, ``..`` components, links
 (symbolic or hard) whose target leaves the destination, and device/FIFO files are refused with a
-:class:`~dlpipe.errors.DataError` naming the archive and the member. Members are written one by
+:class:`~dlpipe.core.errors.DataError` naming the archive and the member. Members are written one by
 one (never ``extractall``), and each file's parent is re-checked with ``realpath`` so that a link
 extracted earlier cannot redirect a later write outside the destination.
 """
@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 
 
 def extract_archive(archive: str | os.PathLike, kind: str, dest: str | os.PathLike, strip: int = 0,

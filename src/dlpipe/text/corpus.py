@@ -27,8 +27,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from dlpipe.errors import DataError
-from dlpipe.io.atomic import atomic_dir
+from dlpipe.core.errors import DataError
+from dlpipe.core.atomic import atomic_dir
 
 SEP = b"\x00"
 _READ_BYTES = 1 << 22  # tokens.bin is read 4 MiB at a time: memory stays flat on any corpus size

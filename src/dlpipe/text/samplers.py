@@ -100,3 +100,14 @@ def pad_collate(samples: Sequence[tuple[np.ndarray, int]], pad_idx: int = 1, pad
         lead = 0 if not pad_first else n_pad if not seq_len else n_pad // seq_len * seq_len
         x[i, lead:lead + len(ids)] = ids
     return x, torch.tensor([int(s[1]) for s in samples], dtype=torch.long)
+
+
+def sorted_batches(corpus: Corpus, bs: int, collate) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """``(corpus indices, x)`` batches of ``corpus`` longest first (little padding), for inference:
+    the caller scatters each batch's outputs back to ``indices`` to get corpus order."""
+    order = np.asarray(list(iter(SortSampler(corpus.lengths))))
+    ds = ClassifierDataset(corpus)
+    for start in range(0, len(order), bs):
+        idx = order[start:start + bs]
+        x, _ = collate([ds[int(i)] for i in idx])
+        yield idx, x

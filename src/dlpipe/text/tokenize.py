@@ -21,8 +21,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from dlpipe.errors import DataError
-from dlpipe.io.atomic import atomic_dir
+from dlpipe.core.errors import DataError
+from dlpipe.core.atomic import atomic_dir
 from dlpipe.text.rules import UNK, apply_rules, join_fields
 
 _SPACY_BATCH = 1000  # docs per spaCy pipe batch; the tokenizer alone gains nothing from larger
@@ -134,12 +134,12 @@ def read_csv_chunks(src: str | os.PathLike, chunk_size: int) -> Iterator[tuple[l
 
 
 def _check_utf8(row: list[str], src, line: int) -> None:
-    for field in row:
+    for cell in row:
         try:
-            field.encode("utf-8")
+            cell.encode("utf-8")
         except UnicodeEncodeError as e:   # a lone surrogate: an undecodable input byte
-            bad = field[e.start].encode("utf-8", "surrogateescape")
-            raise DataError(f"{src}: line {line}: not UTF-8 (byte {bad!r} after {field[:e.start][-20:]!r})") from None
+            bad = cell[e.start].encode("utf-8", "surrogateescape")
+            raise DataError(f"{src}: line {line}: not UTF-8 (byte {bad!r} after {cell[:e.start][-20:]!r})") from None
 
 
 def _label(row: list[str], src, line: int) -> int:
@@ -151,15 +151,15 @@ def _label(row: list[str], src, line: int) -> int:
         raise DataError(f"{src}: line {line}: label must be an integer class index, got {row[0][:40]!r}") from None
 
 
-def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: TokenizeParams,
+def tokenize_csv(src: str | os.PathLike, out: str | os.PathLike, p: TokenizeParams,
                  start_method: str | None = None) -> dict:
-    """Tokenize CSV ``src`` into the token store ``out_dir`` (written atomically).
+    """Tokenize CSV ``src`` into the token store ``out`` (written atomically).
 
     Returns:
         metrics: docs, tokens, words (whitespace-split input), seconds, words_per_s,
         tokens_per_s, unk_tokens, unk_rate, docs_with_unk, n_workers.
     """
-    src, out_dir = Path(src), Path(out_dir)
+    src, out = Path(src), Path(out)
     if not src.is_file():
         raise DataError(f"{src}: input CSV not found")
     start = time.perf_counter()
@@ -174,7 +174,7 @@ def tokenize_csv(src: str | os.PathLike, out_dir: str | os.PathLike, p: Tokenize
             label_q.append(lab)
             yield texts
 
-    with atomic_dir(out_dir) as tmp, open(tmp / "tokens.bin", "wb") as fh, \
+    with atomic_dir(out) as tmp, open(tmp / "tokens.bin", "wb") as fh, \
             tqdm(desc=f"tokenize {src.name}", unit=" docs", mininterval=2) as bar:
         for data, lens, n_words in ordered_map(_work, texts_only(), p.n_workers, _init_worker, start_method):
             fh.write(data)

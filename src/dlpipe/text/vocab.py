@@ -11,15 +11,26 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from dlpipe.errors import DataError
-from dlpipe.io.atomic import write_text
+from dlpipe.core.errors import DataError
+from dlpipe.core.atomic import write_text
 from dlpipe.text.corpus import iter_token_docs, load_corpus, load_token_meta, save_corpus
 from dlpipe.text.rules import PAD, SPECIALS, UNK
+
+
+def read_itos(path: str | os.PathLike) -> list[str]:
+    """An ``itos.json`` vocabulary (a JSON list of token strings), checked."""
+    try:
+        itos = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: vocabulary not found") from None
+    if not isinstance(itos, list) or not itos or not all(isinstance(t, str) for t in itos):
+        raise DataError(f"{path}: expected a JSON list of token strings")
+    return itos
 
 
 class Vocab:
@@ -100,19 +111,19 @@ class NumericalizeParams:
     min_freq: int = field(metadata=dict(ge=1))
 
 
-def numericalize_splits(splits: dict[str, Path], out_dir: str | os.PathLike,
-                        p: NumericalizeParams | None, vocab_from: str | os.PathLike | None = None) -> dict:
-    """Token stores -> id corpora ``out_dir/<split>/`` with one shared vocabulary.
+def numericalize_splits(splits: Mapping[str, Path] | Sequence[tuple[str, Path]], out: str | os.PathLike,
+                        p: NumericalizeParams | None = None, vocab_from: str | os.PathLike | None = None) -> dict:
+    """Token stores -> id corpora ``out/<split>/`` with one shared vocabulary.
 
     Args:
-        splits: split name -> token store dir; the vocabulary is built from ``splits["train"]``.
-        out_dir: gets ``itos.json`` (when built here) and one id corpus per split.
+        splits: split name -> token store dir (or such pairs); the vocabulary is built from the train split.
+        out: gets ``itos.json`` (when built here) and one id corpus per split.
         p: vocabulary params (unused when ``vocab_from`` is given).
         vocab_from: an existing ``itos.json`` to reuse (the classifier reuses the LM's).
     Returns:
         metrics: vocab_size and, per split, docs / tokens / unk_rate (share of ids that are xxunk).
     """
-    out_dir = Path(out_dir)
+    out_dir, splits = Path(out), dict(splits)
     if vocab_from is not None:
         vocab = Vocab.load(vocab_from)
     else:

@@ -1,4 +1,4 @@
-"""Callbacks: the base class and the two every Learner carries (Recorder, ProgressCallback).
+"""Callbacks: the base class, the two every Learner carries (Recorder, ProgressCallback), EpochTimer.
 
 A callback implements any of the learner's events as methods (``before_fit``, ``before_epoch``,
 ``before_batch``, ``after_pred``, ``after_loss``, ``before_step``, ``after_step``, ``after_batch``,
@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+
+import numpy as np
 from typing import Optional
 
 from tqdm.auto import tqdm
@@ -120,7 +122,7 @@ class ProgressCallback(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        rec = next((c for c in self.learn.cbs if isinstance(c, Recorder)), None)
+        rec = self.learn.recorder
         if self.enabled and D.is_main() and rec is not None and rec.rows:
             row = rec.rows[-1]
             tqdm.write("  ".join(f"{k} {_fmt(row[k])}" for k in rec.columns))
@@ -133,3 +135,29 @@ class ProgressCallback(Callback):
 
 def _fmt(v) -> str:
     return f"{v:.5g}" if isinstance(v, float) else str(v)
+
+
+class EpochTimer(Callback):
+    """Wall-clock seconds of each epoch's training part (validation excluded), per phase."""
+
+    order = 40
+
+    def __init__(self):
+        self.times: dict[str, list[float]] = {}
+
+    def before_epoch(self):
+        self._t0 = time.perf_counter()
+
+    def before_validate(self):
+        if self.learn.training:   # the end-of-epoch validation, not a standalone learn.validate()
+            self.times.setdefault(self.learn.phase, []).append(time.perf_counter() - self._t0)
+
+    def median(self, phase: str) -> float:
+        t = self.times.get(phase, [])
+        return round(float(np.median(t)), 4) if t else float("nan")
+
+    def state_dict(self) -> dict:
+        return {"times": self.times}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.times = {k: list(v) for k, v in state["times"].items()}

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Optional
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
-from dlpipe.errors import ParamsError
+from dlpipe.core.errors import ParamsError
 from dlpipe.train import distributed as D
 
 

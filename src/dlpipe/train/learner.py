@@ -10,21 +10,28 @@
       after_fit, checkpoint (phase finished)
 
 Everything task-specific (BPTT hidden state, AR/TAR, teacher forcing, gradual unfreezing) is a
-callback. Resume: see :mod:`dlpipe.train.resume`.
+callback. Resume: see :mod:`dlpipe.train.resume`. Construction groups its settings::
+
+    Learner(model, train_dl, valid_dl, loss_func,
+            optim=Optim(opt_func=adamw(), splitter=model.splitter, wd=0.01, clip=0.4),
+            metrics=[accuracy], cbs=[...], run=RunSettings(device="auto", seed=42, run_dir=..., log_dir=...))
+
+(``dlpipe.train.run.make_learner`` fills ``run`` from a stage's runtime params and directories.)
 """
 from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
 
-from dlpipe.runtime import pick_device
+from dlpipe.core.runtime import pick_device
 from dlpipe.train import distributed as D
-from dlpipe.train import resume
+from dlpipe.train.resume import Resume
 from dlpipe.train.callbacks import Callback, CancelFit, ProgressCallback, Recorder
 from dlpipe.train.data import set_epoch
 from dlpipe.train.param_groups import (LR, OptFactory, adamw, check_splitter, default_splitter, freeze_to,
@@ -45,38 +52,69 @@ def to_device(x, device: torch.device):
     return x
 
 
+@dataclass(frozen=True)
+class Optim:
+    """How parameters are updated."""
+    opt_func: Optional[OptFactory] = None     # param groups -> Optimizer (default: adamw())
+    splitter: Optional[Callable] = None       # model -> layer groups, input side first (default: one group)
+    wd: float = 0.0                           # decoupled weight decay, p *= 1 - lr*wd
+    clip: Optional[float] = None              # gradient-norm clip
+    amp: bool = False                         # mixed precision; CUDA only, ignored on CPU
+    train_bn: bool = True                     # BatchNorm stays trainable in frozen groups
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where a run executes and keeps its state."""
+    device: str = "auto"                      # auto = CUDA when present
+    seed: int = 0
+    run_dir: Optional[Path] = None            # resume checkpoints (not a DVC output)
+    log_dir: Optional[Path] = None            # history.tsv + curves.png
+    fingerprint: str = ""                     # a checkpoint resumes only a run with the same one
+    checkpoint_every: int = 0                 # steps between mid-epoch checkpoints (0: epochs only)
+    config: Optional[dict] = None             # stored in checkpoints (the model's shape)
+    progress: bool = True                     # tqdm bars and one line per epoch
+
+
 class Learner:
     """Model + data + loss + optimizer + callbacks; see docs/DESIGN.md "Training engine" for the contract."""
 
-    def __init__(self, model: nn.Module, train_dl, valid_dl, loss_func: Callable, opt_func: Optional[OptFactory] = None,
-                 splitter: Optional[Callable] = None, metrics: Sequence[Callable] = (), cbs: Sequence[Callback] = (),
-                 wd: float = 0.0, clip: Optional[float] = None, device: str = "auto", seed: int = 0,
-                 run_dir: Optional[Path] = None, log_dir: Optional[Path] = None, fingerprint: str = "",
-                 checkpoint_every: int = 0, amp: bool = False, train_bn: bool = True,
-                 config: Optional[dict] = None, progress: bool = True):
-        self.device = D.local_device(pick_device(device))
+    def __init__(self, model: nn.Module, train_dl, valid_dl, loss_func: Callable, *, optim: Optim = Optim(),
+                 metrics: Sequence[Callable] = (), cbs: Sequence[Callback] = (), run: RunSettings = RunSettings()):
+        self.device = D.local_device(pick_device(run.device))
         self.model = model.to(self.device)
         self.model_ = self.model                           # what forward calls: the DDP wrapper inside fit
         self.train_dl, self.valid_dl, self.loss_func = train_dl, valid_dl, loss_func
-        self.groups = (splitter or default_splitter)(self.model)
+        self.groups = (optim.splitter or default_splitter)(self.model)
         check_splitter(self.model, self.groups)
-        self.opt = (opt_func or adamw())([{"params": ps, "lr": 1e-3, "base_lr": 1e-3} for ps in self.groups])
+        self.opt = (optim.opt_func or adamw())([{"params": ps, "lr": 1e-3, "base_lr": 1e-3} for ps in self.groups])
         self.metrics = list(metrics)
-        self.wd, self.clip, self.seed, self.train_bn = wd, clip, seed, train_bn
-        self.amp = bool(amp) and self.device.type == "cuda"   # AMP only on CUDA; ignored on CPU
+        self.wd, self.clip, self.train_bn = optim.wd, optim.clip, optim.train_bn
+        self.seed, self.checkpoint_every, self.config = run.seed, run.checkpoint_every, dict(run.config or {})
+        self.amp = bool(optim.amp) and self.device.type == "cuda"   # AMP only on CUDA; ignored on CPU
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
-        self.run_dir, self.log_dir = (Path(p) if p else None for p in (run_dir, log_dir))
-        self.fingerprint, self.checkpoint_every, self.config = fingerprint, checkpoint_every, dict(config or {})
+        self.log_dir = Path(run.log_dir) if run.log_dir else None
+        self.resume = Resume(run.run_dir, run.fingerprint)
         self.cbs: list[Callback] = []
-        self.add_cbs([*cbs, Recorder(self.log_dir, self.metric_names), ProgressCallback(progress)])
+        self.add_cbs([*cbs, Recorder(self.log_dir, self.metric_names), ProgressCallback(run.progress)])
         self.step, self.epoch, self.iter, self.n_iter, self.skip = 0, 0, 0, 0, 0
         self.phase, self.n_epochs, self.training = None, 0, False
         self.valid_metrics: dict = {}
         self.finished_phases: list[str] = []
         self._n_fits = 0
-        self._phases_seen: set[str] = set()
-        self._resume: Optional[resume.ResumeState] = None   # loaded lazily at the first fit
-        self._resume_checked = False
+
+    @property
+    def run_dir(self) -> Optional[Path]:
+        return self.resume.run_dir
+
+    @property
+    def fingerprint(self) -> str:
+        return self.resume.fingerprint
+
+    @property
+    def recorder(self) -> Optional[Recorder]:
+        """The Recorder (per-epoch rows, per-step losses), or None while the LR finder has it removed."""
+        return next((c for c in self.cbs if isinstance(c, Recorder)), None)
 
     # ---- callbacks -------------------------------------------------------------------------------
     @property
@@ -87,6 +125,16 @@ class Learner:
         for cb in cbs:
             cb.learn = self
         self.cbs = sorted([*self.cbs, *cbs], key=lambda c: c.order)
+
+    @contextlib.contextmanager
+    def removed_cbs(self, *types: type):
+        """Callbacks of these types leave for the duration of the block (the LR finder: no Recorder)."""
+        kept = self.cbs
+        self.cbs = [c for c in kept if not isinstance(c, types)]
+        try:
+            yield
+        finally:
+            self.cbs = kept
 
     def __call__(self, event: str) -> None:
         for cb in self.cbs:
@@ -107,15 +155,16 @@ class Learner:
 
     # ---- fit ---------------------------------------------------------------------------------
     def fit(self, n_epochs: int, lr: LR, schedule: str = "one_cycle", phase: Optional[str] = None,
-            **sched_kwargs) -> "Learner":
+            cbs: Sequence[Callback] = (), **sched_kwargs) -> "Learner":
         """Train ``n_epochs`` with ``lr`` (float, ``slice(lo, hi)`` or one per group) under ``schedule``.
 
         ``phase`` names this fit for resume (default ``fit0``, ``fit1``, ... by call order). A phase
         the checkpoint marks finished returns at once; the interrupted phase continues exactly.
+        ``cbs`` join for this fit only.
         """
         phase = phase or f"fit{self._n_fits}"
         self._n_fits += 1
-        start = resume.start_of(self, phase)               # None: phase already finished
+        start = self.resume.start_of(self, phase)          # None: phase already finished
         if start is None:
             return self
         self.phase, self.n_epochs = phase, n_epochs
@@ -123,10 +172,12 @@ class Learner:
         for g, base in zip(self.opt.param_groups, lr_per_group(lr, len(self.groups))):
             g["base_lr"] = base
         self.model_ = D.wrap_ddp(self.model, self.device)
+        kept = self.cbs
+        self.add_cbs(cbs)
         try:
             self._fit_epochs(*start)
         finally:
-            self.model_ = self.model
+            self.model_, self.cbs = self.model, kept
         return self
 
     def finish(self) -> None:
@@ -137,24 +188,24 @@ class Learner:
         stage exactly when an input the fingerprint cannot see changed (the code it imports, an input
         file): that run must train, not replay the old result.
         """
-        resume.discard(self)
+        self.resume.discard()
 
     def _fit_epochs(self, start_epoch: int, start_iter: int) -> None:
         try:
             self("before_fit")
             if start_iter == 0:
-                resume.apply_pending(self)                 # RNG/callback state as at the checkpoint
+                self.resume.apply_pending(self)            # RNG/callback state as at the checkpoint
             for self.epoch in range(start_epoch, self.n_epochs):
                 self._train_epoch(start_iter if self.epoch == start_epoch else 0)
                 self.valid_metrics = self.validate() if self.valid_dl is not None else {}
                 self("after_epoch")
-                resume.save(self, self.epoch + 1, 0)
+                self.resume.save(self, self.epoch + 1, 0)
         except CancelFit:
             pass
         self.training = False                              # a validate() after fit is a standalone one
         self.finished_phases.append(self.phase)
         self("after_fit")
-        resume.save(self, None, None)
+        self.resume.save(self, None, None)
 
     def _train_epoch(self, skip: int) -> None:
         self.training, self.skip = True, skip
@@ -165,7 +216,7 @@ class Learner:
         for self.iter, batch in enumerate(self.train_dl):
             if self.iter < skip:                           # resume: batches this epoch already did
                 if self.iter == skip - 1:
-                    resume.apply_pending(self)
+                    self.resume.apply_pending(self)
                 continue
             self._set_hypers()
             self.xb, self.yb = (_as_tuple(to_device(b, self.device)) for b in batch)
@@ -174,7 +225,7 @@ class Learner:
             self("after_batch")
             self.step += 1
             if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.iter + 1 < self.n_iter:
-                resume.save(self, self.epoch, self.iter + 1)
+                self.resume.save(self, self.epoch, self.iter + 1)
 
     def _set_hypers(self) -> None:
         """Every group's lr = its base lr x the schedule at this point of the phase (and momentum)."""
@@ -278,6 +329,6 @@ class Learner:
         return torch.cat(preds), torch.cat(targets)
 
     def lr_find(self, start: float = 1e-7, end: float = 10.0, n: int = 100, **kwargs) -> float:
-        """Exponential LR sweep; see :func:`dlpipe.train.lr_find.lr_find`."""
+        """Exponential LR sweep (a callback over ``fit``); see :func:`dlpipe.train.lr_find.lr_find`."""
         from dlpipe.train.lr_find import lr_find
         return lr_find(self, start, end, n, **kwargs)

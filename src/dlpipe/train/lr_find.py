@@ -1,8 +1,9 @@
 """Learning-rate finder (Smith 2015; fastai's ``lr_find``): an exponential lr sweep over mini-batches.
 
-The sweep trains from ``start`` to ``end`` over at most ``n`` batches, tracking a debiased moving
-average of the loss, and stops once it exceeds 4x its minimum. Afterwards model, optimizer,
-GradScaler, RNG and callback states are put back exactly as before (nothing is disturbed).
+The sweep is an :class:`LRFinder` callback over ``Learner.fit`` (as in fastai v2): it trains from
+``start`` to ``end`` over at most ``n`` batches, tracking a debiased moving average of the loss, and
+stops once it exceeds 4x its minimum. Afterwards model, optimizer, GradScaler, RNG and callback
+states are put back exactly as before (nothing is disturbed).
 
 Suggestion returned: **the lr at the minimum of the smoothed loss, divided by 10** (the 2018
 course's rule: an order of magnitude before the loss bottoms out, where it still falls clearly).
@@ -20,65 +21,75 @@ from typing import Optional
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlpipe.io.atomic import atomic_path
+from dlpipe.core.atomic import atomic_path
 from dlpipe.io.checkpoint import get_rng_state, set_rng_state
 from dlpipe.train import distributed as D
-from dlpipe.train.callbacks import ProgressCallback, Recorder
-from dlpipe.train.data import set_epoch
+from dlpipe.train.callbacks import Callback, CancelFit, ProgressCallback, Recorder
 
 
-def _snapshot(learn) -> dict:
-    return {"model": copy.deepcopy(learn.model.state_dict()), "opt": copy.deepcopy(learn.opt.state_dict()),
-            "scaler": copy.deepcopy(learn.scaler.state_dict()), "rng": get_rng_state(),
-            "cbs": [copy.deepcopy(cb.state_dict()) for cb in learn.cbs], "cb_list": learn.cbs,
-            "attrs": {k: getattr(learn, k) for k in ("epoch", "iter", "n_iter", "skip", "phase", "n_epochs", "training")}}
+class LRFinder(Callback):
+    """Exponential lr sweep over ``fit`` (fastai v2's design): one batch per lr, stop on divergence.
+
+    Overrides every group's lr after the schedule set it, skips validation, and puts model,
+    optimizer, GradScaler, RNG, callback states and the learner's counters back after the fit.
+    """
+
+    order = -10                                     # before task callbacks see the batch
+
+    def __init__(self, lrs: np.ndarray, beta: float = 0.98, stop_factor: float = 4.0):
+        self.lrs, self.beta, self.stop_factor = lrs, beta, stop_factor
+        self.tried: list[float] = []
+        self.losses: list[float] = []
+
+    def before_fit(self):
+        learn = self.learn
+        self.snap = {"model": copy.deepcopy(learn.model.state_dict()), "opt": copy.deepcopy(learn.opt.state_dict()),
+                     "scaler": copy.deepcopy(learn.scaler.state_dict()), "rng": get_rng_state(),
+                     "cbs": [copy.deepcopy(cb.state_dict()) for cb in learn.cbs],
+                     "attrs": {k: copy.copy(getattr(learn, k)) for k in _ATTRS}}
+        self.valid_dl, learn.valid_dl = learn.valid_dl, None        # a sweep has no validation
+        self.avg, self.best, self.i = 0.0, math.inf, 0
+        self.bar = tqdm(total=len(self.lrs), desc="lr_find", leave=False, mininterval=1.0, disable=not D.is_main())
+
+    def before_batch(self):
+        if self.learn.training:
+            for g in self.learn.opt.param_groups:
+                g["lr"] = float(self.lrs[self.i])
+
+    def after_loss(self):
+        if self.learn.training and not math.isfinite(float(self.learn.loss.detach())):
+            raise CancelFit                         # diverged for good: this lr is not recorded
+
+    def after_batch(self):
+        learn = self.learn
+        if not learn.training:
+            return
+        self.avg = self.beta * self.avg + (1 - self.beta) * learn.loss_value
+        s = self.avg / (1 - self.beta ** (self.i + 1))
+        self.tried.append(float(self.lrs[self.i]))
+        self.losses.append(s)
+        self.best = min(self.best, s)
+        self.i += 1
+        self.bar.update(1)
+        if self.i == len(self.lrs) or s > self.stop_factor * self.best:
+            raise CancelFit
+
+    def after_fit(self):
+        learn, snap = self.learn, self.snap
+        self.bar.close()
+        learn.valid_dl = self.valid_dl
+        learn.model.load_state_dict(snap["model"])
+        learn.opt.load_state_dict(snap["opt"])
+        learn.scaler.load_state_dict(snap["scaler"])
+        for cb, state in zip(learn.cbs, snap["cbs"]):
+            cb.load_state_dict(state)
+        for k, v in snap["attrs"].items():
+            setattr(learn, k, v)
+        set_rng_state(snap["rng"])
 
 
-def _restore(learn, snap: dict) -> None:
-    learn.model.load_state_dict(snap["model"])
-    learn.opt.load_state_dict(snap["opt"])
-    learn.scaler.load_state_dict(snap["scaler"])
-    learn.cbs = snap["cb_list"]
-    for cb, state in zip(learn.cbs, snap["cbs"]):
-        cb.load_state_dict(state)
-    for k, v in snap["attrs"].items():
-        setattr(learn, k, v)
-    set_rng_state(snap["rng"])
-
-
-def _batches(learn):
-    """Training batches, cycling over epochs 0, 1, ... (so short loaders still give ``n`` batches)."""
-    epoch = 0
-    while True:
-        set_epoch(learn.train_dl, epoch)
-        yield from learn.train_dl
-        epoch += 1
-
-
-def _sweep(learn, lrs: np.ndarray, beta: float, stop_factor: float) -> tuple[list[float], list[float]]:
-    """Train one batch per lr; return (lrs tried, smoothed losses)."""
-    from dlpipe.train.learner import _as_tuple, to_device
-    tried, smooth, avg, best = [], [], 0.0, math.inf
-    batches = _batches(learn)
-    for i, lr in enumerate(tqdm(lrs, desc="lr_find", leave=False, mininterval=1.0, disable=not D.is_main())):
-        for g in learn.opt.param_groups:
-            g["lr"] = float(lr)
-        learn.iter = i
-        learn.xb, learn.yb = (_as_tuple(to_device(b, learn.device)) for b in next(batches))
-        learn("before_batch")
-        try:
-            learn._train_batch()
-        except FloatingPointError:                 # diverged for good
-            break
-        learn("after_batch")
-        avg = beta * avg + (1 - beta) * float(learn.loss.detach())
-        s = avg / (1 - beta ** (i + 1))
-        tried.append(float(lr))
-        smooth.append(s)
-        best = min(best, s)
-        if s > stop_factor * best:
-            break
-    return tried, smooth
+_ATTRS = ("step", "epoch", "iter", "n_iter", "skip", "phase", "n_epochs", "training", "finished_phases",
+          "valid_metrics", "_n_fits")
 
 
 def suggest(lrs: list[float], losses: list[float], window: float = 0.1) -> tuple[float, float]:
@@ -102,8 +113,9 @@ def lr_find(learn, start: float = 1e-7, end: float = 10.0, n: int = 100, beta: f
     """Sweep lr exponentially from ``start`` to ``end`` over ``n`` batches; return the suggested lr.
 
     Args:
-        learn: the Learner (its callbacks run, except the Recorder and progress bar).
-        start, end, n: sweep range and number of batches.
+        learn: the Learner (its callbacks run, except the Recorder and progress bar; no checkpoint
+            is read or written).
+        start, end, n: sweep range and number of batches (epochs repeat when the loader is shorter).
         beta: smoothing of the loss (debiased EMA).
         stop_factor: stop when the smoothed loss exceeds ``stop_factor`` x its minimum.
         plot: PNG path; default ``learn.log_dir / "lr_find.png"`` (no plot without either).
@@ -112,16 +124,10 @@ def lr_find(learn, start: float = 1e-7, end: float = 10.0, n: int = 100, beta: f
         (``lrs``, ``losses``, ``suggestion``, ``steepest``).
     """
     lrs = start * (end / start) ** (np.arange(n) / max(n - 1, 1))
-    snap = _snapshot(learn)
-    learn.cbs = [c for c in learn.cbs if not isinstance(c, (Recorder, ProgressCallback))]
-    learn.phase, learn.n_epochs, learn.epoch, learn.training = "lr_find", 1, 0, True
-    learn.model.train()
-    try:
-        learn("before_epoch")
-        tried, losses = _sweep(learn, lrs, beta, stop_factor)
-        learn("after_epoch")
-    finally:
-        _restore(learn, snap)
+    finder = LRFinder(lrs, beta, stop_factor)
+    with learn.removed_cbs(Recorder, ProgressCallback), learn.resume.pause():
+        learn.fit(-(-n // max(len(learn.train_dl), 1)), lr=start, schedule="const", phase="lr_find", cbs=[finder])
+    tried, losses = finder.tried, finder.losses
     if len(tried) < 3:
         raise RuntimeError(f"lr_find: only {len(tried)} batch(es) before divergence; lower start (={start:g})")
     lr, steep = suggest(tried, losses)

@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from dlpipe.io.atomic import atomic_path, write_text
+from dlpipe.core.atomic import atomic_path, write_text
 
 
 def _cell(v) -> str:

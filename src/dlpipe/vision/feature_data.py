@@ -34,7 +34,7 @@ from typing import Iterator, Protocol
 import numpy as np
 import torch
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.train import distributed as D
 from dlpipe.train.data import per_rank, shard
 

@@ -17,7 +17,6 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -28,7 +27,9 @@ from tqdm.auto import tqdm
 from dlpipe.io.arrays import check_free_space, create_store, dir_nbytes
 from dlpipe.io.checkpoint import load_model
 from dlpipe.models.darknet import DarknetConfig, cut, darknet
+from dlpipe.train.predict import predict_batches
 from dlpipe.vision.transforms import to_float
+
 
 @dataclass(frozen=True)
 class BackboneParams:
@@ -152,12 +153,14 @@ def image_batches(load: Callable[[int], np.ndarray], order: np.ndarray, bs: int,
 @torch.no_grad()
 def extract_features(body: nn.Module, info: dict, load: Callable[[int], np.ndarray], order: np.ndarray,
                      size: int, out: str | os.PathLike, bs: int, dtype: str, store_kw: dict, meta: dict,
-                     arrays: dict[str, np.ndarray], desc: str = "precompute", n_workers: int = 0) -> dict:
+                     arrays: dict[str, np.ndarray], desc: str = "precompute", n_workers: int = 0,
+                     device: str = "auto") -> dict:
     """Run ``body`` over items ``order[0], order[1], ...`` and stream the rows into a store at ``out``.
 
     Args:
         load: item index -> uint8 (size, size, C) image.
         n_workers: processes decoding images in parallel (0: in this process), see :func:`image_batches`.
+        device: where the backbone runs ("auto": CUDA when present).
         order: the row order: store row r holds dataset item ``order[r]``.
         store_kw: backend, chunk_rows, clevel, cname for :func:`create_store`.
         meta: extra provenance for meta.json (row order seed, dataset, split, classes...).
@@ -171,10 +174,11 @@ def extract_features(body: nn.Module, info: dict, load: Callable[[int], np.ndarr
     meta = {**meta, "backbone": info["backbone"], "backbone_sha256": info["backbone_sha256"],
             "layer": info["layer"], "input_size": size, "expected_rows": len(order)}
     t0 = time.perf_counter()
+    batches = tqdm(image_batches(load, order, bs, n_workers), desc=desc, unit="batch", mininterval=1.0)
+    floats = (to_float(imgs, info["in_ch"], info["mean"], info["std"]) for imgs in batches)   # (b, C, size, size)
     with create_store(out, shape, dtype, meta=meta, **store_kw) as w:
-        for imgs in tqdm(image_batches(load, order, bs, n_workers), desc=desc, unit="batch", mininterval=1.0):
-            x = to_float(imgs, info["in_ch"], info["mean"], info["std"])    # (b, C, size, size)
-            w.append(body(x).numpy().astype(dtype, copy=False))      # (b, *shape)
+        for feats in predict_batches(body, floats, device):
+            w.append(feats.numpy().astype(dtype, copy=False))      # (b, *shape)
         for name, arr in arrays.items():
             w.add_array(name, np.asarray(arr)[order])
         w.add_array("order", order.astype(np.int64))

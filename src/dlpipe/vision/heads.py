@@ -17,7 +17,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from dlpipe.train.param_groups import ParamGroups
+ParamGroups = list[list[nn.Parameter]]     # as dlpipe.train.param_groups (no engine import for a head)
 
 
 @dataclass(frozen=True)

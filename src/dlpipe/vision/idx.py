@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 
 IMAGES_MAGIC = 0x00000803   # uint8, 3 dims
 LABELS_MAGIC = 0x00000801   # uint8, 1 dim

@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
+from dlpipe.train.predict import predict
 from dlpipe.vision import images as I
 from dlpipe.vision.sources import open_source
 from dlpipe.vision.transforms import ImageArrayDataset, channel_stats, random_affine
@@ -112,8 +113,7 @@ def to_tensor_batches(x: np.ndarray, in_ch: int, normalize: dict, bs: int):
         yield to_float(x[i:i + bs], in_ch, normalize["mean"], normalize["std"])
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, x: np.ndarray, in_ch: int, normalize: dict, bs: int) -> torch.Tensor:
-    """Model outputs (n, n_out) for uint8 images, in eval mode on CPU."""
-    model.eval()
-    return torch.cat([model(xb) for xb in to_tensor_batches(x, in_ch, normalize, bs)])
+def predict_images(model: torch.nn.Module, x: np.ndarray, in_ch: int, normalize: dict, bs: int,
+                   device: str = "auto") -> torch.Tensor:
+    """Model outputs (n, n_out) for uint8 images (eval mode, on ``device``; the result on CPU)."""
+    return predict(model, to_tensor_batches(x, in_ch, normalize, bs), device)

@@ -1,6 +1,6 @@
-"""Pictures and small reports for vision evaluation: confusion matrix, prediction grid, NN tables.
+"""Image grids for vision reports: predictions (mistakes in red), and rows of images per query.
 
-All PNGs are written atomically with matplotlib's Agg backend.
+Confusion matrices and tables are in :mod:`dlpipe.plots`.
 """
 from __future__ import annotations
 
@@ -13,39 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dlpipe.io.atomic import atomic_path  # noqa: E402
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n_classes, n_classes) int64 counts; rows are true classes, columns predicted."""
-    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
-    bad = (y_true < 0) | (y_true >= n_classes) | (y_pred < 0) | (y_pred >= n_classes)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"confusion_matrix: row {i}: class ids must be in 0..{n_classes - 1}, "
-                         f"got true={y_true[i]} pred={y_pred[i]}")
-    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2).reshape(n_classes, n_classes)
-
-
-def _save(fig, dest: str | os.PathLike) -> None:
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})   # no version stamp: stable bytes
-    plt.close(fig)
-
-
-def plot_confusion(cm: np.ndarray, classes: Sequence[str], dest: str | os.PathLike, title: str = "") -> None:
-    """Confusion-matrix heat map with the count in each cell."""
-    n = len(classes)
-    fig, ax = plt.subplots(figsize=(3.0 + 0.6 * n, 2.8 + 0.6 * n))
-    ax.imshow(cm, cmap="Blues")
-    ax.set(xticks=range(n), yticks=range(n), xticklabels=classes, yticklabels=classes,
-           xlabel="predicted", ylabel="actual")
-    ax.set_title(title, fontsize=9)
-    hi = cm.max() if cm.size else 0
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > hi / 2 else "black")
-    fig.tight_layout()
-    _save(fig, dest)
+from dlpipe.plots import save_fig  # noqa: E402
 
 
 def _show_image(ax, img: np.ndarray) -> None:
@@ -77,7 +45,7 @@ def plot_prediction_grid(images: Sequence[np.ndarray], pred: Sequence[str], true
             spine.set(color="red" if wrong else "0.7", linewidth=3 if wrong else 0.5)
     if title:
         fig.suptitle(f"{title}  (predicted / true; red = mistake)", fontsize=9)
-    _save(fig, dest)
+    save_fig(fig, dest)
 
 
 def plot_image_rows(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[str]]],
@@ -97,11 +65,4 @@ def plot_image_rows(rows: Sequence[tuple[str, Sequence[np.ndarray], Sequence[str
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, dest)
-
-
-def md_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A GitHub-markdown table."""
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    save_fig(fig, dest)

@@ -20,7 +20,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.vision.images import IMAGE_EXTS, SPLIT_NAMES, dataset_root, folder_image_paths
 
 

@@ -1,13 +1,10 @@
-"""Vision task, data side: index an image dataset (stage ``index_images``).
+"""Index an image dataset (stage ``index_images``): which file is which class in which split.
 
 Outputs::
 
     folder datasets  OUT/index.csv (path,label,split)   OUT/labeled.npy (index rows kept at label_fraction)
                      (an image tree, as a folder or a tar archive read in place)
     MNIST (IDX)      OUT/{train,valid}_{images,labels}.npy   uint8 (n, 28, 28) / int64 (n,)
-
-Backbone pretraining is in :mod:`dlpipe.tasks.vision_backbone`, feature precomputation in
-:mod:`dlpipe.tasks.vision_features`: separate modules so that each stage depends only on the code it runs.
 """
 from __future__ import annotations
 
@@ -20,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dlpipe.io.arrays import save_npy
-from dlpipe.io.atomic import write_text
+from dlpipe.core.atomic import write_text
 from dlpipe.vision import images as I
 from dlpipe.vision.idx import read_mnist
 from dlpipe.vision.sources import open_source
@@ -38,9 +35,9 @@ class IndexParams:
 
 
 # ---- index -----------------------------------------------------------------------------------
-def index_images(src: Path, out: Path, p: IndexParams, fmt: Literal["folder", "idx"]) -> dict:
+def index_images(*, src: Path, out: Path, p: IndexParams, format: Literal["folder", "idx"]) -> dict:  # noqa: A002
     """Index a dataset: folder trees -> index.csv + labeled.npy; MNIST IDX -> split .npy arrays."""
-    return _index_idx(Path(src), Path(out), p) if fmt == "idx" else _index_folder(Path(src), Path(out), p)
+    return _index_idx(Path(src), Path(out), p) if format == "idx" else _index_folder(Path(src), Path(out), p)
 
 
 def _index_folder(src: Path, out: Path, p: IndexParams) -> dict:

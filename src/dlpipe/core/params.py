@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from dlpipe.errors import ParamsError  # noqa: F401  (re-exported: dlpipe.params.ParamsError)
+from dlpipe.core.errors import ParamsError  # noqa: F401  (re-exported: dlpipe.core.params.ParamsError)
 
 T = TypeVar("T")
 _YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")

@@ -1,29 +1,21 @@
-"""Vision task, evaluation: accuracy, confusion matrix and prediction grid per model (stage ``evaluate_vision``).
+"""Accuracy, confusion matrix and prediction grid per model (stage ``evaluate_vision``).
 
-``evaluate`` reads any ``model.pt`` from :mod:`dlpipe.tasks.vision_heads` (head-only, fine-tuned,
+``evaluate`` reads any ``model.pt`` of :mod:`dlpipe.tasks.transfer.classifier` (head-only, fine-tuned,
 from-scratch) and the valid split of the index, and writes ``confusion.png`` + ``predictions.png``.
-The summary over all variants is :mod:`dlpipe.tasks.vision_summary` (no torch: a fast stage).
+The summary over all variants is :mod:`dlpipe.tasks.transfer.summary` (no torch: a fast stage).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from dlpipe.errors import DataError
-from dlpipe.runtime import RuntimeParams
-from dlpipe.tasks.vision_heads import load_classifier
-from dlpipe.runtime import set_threads
-from dlpipe.vision.image_data import load_split, predict
-from dlpipe.vision.plots import confusion_matrix, plot_confusion, plot_prediction_grid
-
-
-@dataclass(frozen=True)
-class EvaluateParams:
-    bs: int = field(metadata=dict(ge=1))
-    n_show: int = field(metadata=dict(ge=1))          # images in the prediction grid
-    seed: int                                         # which images the grid shows
+from dlpipe.core.runtime import RuntimeParams, set_threads
+from dlpipe.plots import confusion, plot_confusion
+from dlpipe.tasks.transfer.classifier import load_classifier
+from dlpipe.tasks.transfer.params import EvaluateParams
+from dlpipe.vision.image_data import load_split, predict_images
+from dlpipe.vision.plots import plot_prediction_grid
 
 
 def grid_picks(y: np.ndarray, pred: np.ndarray, n_show: int, seed: int) -> np.ndarray:
@@ -36,16 +28,16 @@ def grid_picks(y: np.ndarray, pred: np.ndarray, n_show: int, seed: int) -> np.nd
     return np.sort(np.concatenate([rng.permutation(wrong)[:n_wrong], rng.permutation(right)[:n_right]]))
 
 
-def evaluate(raw: Path, index_dir: Path, model_path: Path, out_dir: Path, p: EvaluateParams,
+def evaluate(*, raw: Path, index_dir: Path, model: Path, out_dir: Path, p: EvaluateParams,
              rt: RuntimeParams, title: str) -> dict:
     """Accuracy, per-class accuracy, confusion-matrix PNG and a sample-prediction grid PNG on the valid split."""
     set_threads(rt.num_threads)
-    model, extra = load_classifier(model_path)
+    net, extra = load_classifier(model)
     classes = list(extra["classes"])
     in_ch = int(extra["in_ch"])
     x, y, _ = load_split(raw, index_dir, "valid", extra["image_mode"], extra["size"], classes)
-    pred = predict(model, x, in_ch, extra["normalize"], p.bs).argmax(1).numpy()
-    cm = confusion_matrix(y, pred, len(classes))
+    pred = predict_images(net, x, in_ch, extra["normalize"], p.bs, rt.device).argmax(1).numpy()
+    cm = confusion(y, pred, len(classes))
     out_dir = Path(out_dir)
     plot_confusion(cm, classes, out_dir / "confusion.png", title=f"{title}: accuracy {np.mean(pred == y):.4f}")
     pick = grid_picks(y, pred, p.n_show, p.seed)

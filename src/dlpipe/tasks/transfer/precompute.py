@@ -1,4 +1,4 @@
-"""Vision task: run the frozen backbone over an indexed dataset into feature stores (stage ``precompute``).
+"""Run the frozen backbone over an indexed dataset into feature stores (stage ``precompute``).
 
 Output: ``OUT/<split>/``, one :mod:`dlpipe.io.arrays` store per split, rows in a seeded pre-shuffled order,
 with side arrays ``labels`` (class ids), ``order`` (row -> position in the split) and ``index_row``
@@ -6,48 +6,28 @@ with side arrays ``labels`` (class ids), ``order`` (row -> position in the split
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-import pandas as pd
 
-from dlpipe.errors import DataError
-from dlpipe.io.atomic import atomic_dir
-from dlpipe.runtime import set_threads
-from dlpipe.runtime import RuntimeParams
+from dlpipe.core.atomic import atomic_dir
+from dlpipe.core.runtime import RuntimeParams, set_threads
+from dlpipe.tasks.transfer.params import PrecomputeParams
 from dlpipe.vision import images as I
 from dlpipe.vision.features import BackboneParams, extract_features, load_backbone
+from dlpipe.vision.image_data import read_index
 from dlpipe.vision.sources import open_source
 
 
-@dataclass(frozen=True)
-class PrecomputeParams:
-    layer: str                   # cut the backbone after this named layer (Darknet: stem, group<i>, pool)
-    size: int = field(metadata=dict(ge=8))                           # shortest side resized, centre-cropped
-    bs: int = field(metadata=dict(ge=1))
-    dtype: Literal["float32", "float16"]
-    backend: Literal["bcolz", "memmap"]
-    chunk_rows: int = field(metadata=dict(ge=1))
-    cname: Literal["lz4", "blosclz", "lz4hc", "zlib", "zstd"]
-    clevel: int = field(metadata=dict(ge=0, le=9))
-    seed: int                    # row-order permutation
-    n_workers: int = field(default=0, metadata=dict(ge=0))   # image-decoding processes (0: the stage's own)
-
-
-def precompute(src: Path, index_dir: Path, model_path: Path | None, out: Path, bb: BackboneParams,
+def precompute(*, src: Path, index: Path, model: Path | None, out: Path, bb: BackboneParams,
                p: PrecomputeParams, rt: RuntimeParams, dataset: str) -> dict:
-    """One feature store per split of ``index_dir/index.csv`` under ``out/<split>``; metrics per split."""
+    """One feature store per split of ``index/index.csv`` under ``out/<split>``; metrics per split."""
     set_threads(rt.num_threads)
     source = open_source(src)
-    df = pd.read_csv(Path(index_dir) / "index.csv", dtype={"path": str, "label": str, "split": str})
-    missing = {"path", "label", "split"} - set(df.columns)
-    if missing:
-        raise DataError(f"{index_dir}/index.csv: missing column(s) {sorted(missing)}; expected path,label,split")
+    df = read_index(index)
     classes = sorted(df["label"].unique())
     source.prefetch(df["path"])                               # a .tgz: one pass over the archive
-    body, info = load_backbone(bb.weights, model_path, p.layer)
+    body, info = load_backbone(bb.weights, model, p.cut.layer)
     cmode = "L" if info["in_ch"] == 1 else "RGB"              # grayscale/alpha images converted on load
     metrics = {}
     with atomic_dir(out) as tmp:   # all splits or nothing: a killed run leaves no half-filled `out`
@@ -58,10 +38,10 @@ def precompute(src: Path, index_dir: Path, model_path: Path | None, out: Path, b
             meta = {"dataset": dataset, "split": split, "classes": classes, "n_classes": len(classes),
                     "row_order": {"seed": p.seed, "permutation": "order.npy"}, "image_mode": cmode}
             metrics[split] = extract_features(
-                body, info, lambda i: _load(source, paths[i], cmode, p.size), order, p.size, tmp / split, p.bs,
+                body, info, lambda i: _load(source, paths[i], cmode, p.cut.size), order, p.cut.size, tmp / split, p.bs,
                 p.dtype, dict(backend=p.backend, chunk_rows=p.chunk_rows, clevel=p.clevel, cname=p.cname), meta,
                 {"labels": labels, "index_row": g.index.to_numpy(np.int64)}, desc=f"precompute {dataset}/{split}",
-                n_workers=p.n_workers)
+                n_workers=p.n_workers, device=rt.device)
     total = {k: sum(m[k] for m in metrics.values()) for k in ("rows", "raw_bytes", "bytes_on_disk", "seconds")}
     total["seconds"] = round(total["seconds"], 3)
     total["images_per_s"] = round(total["rows"] / max(total["seconds"], 1e-9), 1)

@@ -1,4 +1,4 @@
-"""Vision task: the transfer-learning summary (stage ``transfer_summary``), from other stages' metrics.
+"""The transfer-learning summary (stage ``transfer_summary``), from other stages' metrics.
 
 Reads JSON only: no torch import, so the stage starts in a fraction of a second.
 """
@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Mapping, Sequence, Union
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 
+Pairs = Union[Mapping[str, Path], Sequence[tuple[str, Path]]]
 PRECOMPUTE_KEYS = ("rows", "images_per_s", "raw_bytes", "bytes_on_disk", "compression_ratio", "seconds")
 
 
@@ -28,14 +30,15 @@ def _need(m: dict, key: str, path: Path):
     return m[key]
 
 
-def transfer_summary(evals: dict[str, Path], trains: dict[str, Path], precompute: Path | None = None) -> dict:
+def transfer_summary(*, evals: Pairs, trains: Pairs, precompute: Path | None = None) -> dict:
     """One metrics dict: accuracy of each variant, training epoch times, and the feature store's numbers.
 
     Args:
-        evals: variant name (``head_full``, ``finetune_low``...) -> its evaluate metrics.json.
+        evals: variant name (``head_full``, ``finetune_low``...) -> its evaluate metrics.json (or such pairs).
         trains: variant name -> its training metrics.json (with ``epoch_seconds`` and ``n_train``).
         precompute: the precompute stage's metrics.json (its ``total``: throughput, bytes, compression).
     """
+    evals, trains = dict(evals), dict(trains)
     acc = {name: _need(_read_metrics(p), "accuracy", p) for name, p in sorted(evals.items())}
     tm = {name: (_read_metrics(p), p) for name, p in sorted(trains.items())}
     secs = {name: _need(m, "epoch_seconds", p) for name, (m, p) in tm.items()}

@@ -12,7 +12,6 @@ reported beside it and never used to choose anything.
 """
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +21,16 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dlpipe.errors import DataError
+from dlpipe.core.errors import DataError
 from dlpipe.io.checkpoint import load_model
 from dlpipe.models.awd_lstm import AWDLSTMConfig, AWDLSTMEncoder
 from dlpipe.models.text_classifier import MultiBatchEncoder, masked_concat_pool
-from dlpipe.tasks.imdb_lm import Direction, read_itos
+from dlpipe.train.predict import predict_batches
+from dlpipe.tasks.ulmfit.classifier import clas_collate
+from dlpipe.tasks.ulmfit.params import Direction
 from dlpipe.text.corpus import Corpus, load_corpus
-from dlpipe.text.samplers import ClassifierDataset, SortSampler, pad_collate
+from dlpipe.text.samplers import sorted_batches
+from dlpipe.text.vocab import read_itos
 
 C_GRID = np.logspace(-4, 1, 11)   # inverse L2 strengths tried by the cross-validation
 
@@ -41,18 +43,23 @@ def load_encoder(lm_dir: Path, bptt: int) -> MultiBatchEncoder:
     return MultiBatchEncoder(enc, bptt, max_len=bptt).eval()
 
 
-@torch.no_grad()
+class PooledEncoder(torch.nn.Module):
+    """The classifier's view of an encoder: concat-pooled last-layer features (bs, 3·emb)."""
+
+    def __init__(self, enc: MultiBatchEncoder):
+        super().__init__()
+        self.enc = enc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return masked_concat_pool(*self.enc(x))
+
+
 def encoder_features(enc: MultiBatchEncoder, corpus: Corpus, backwards: bool, bs: int = 64) -> np.ndarray:
     """Concat-pooled features (n_docs, 3·emb) in corpus order, read exactly as the classifier reads."""
-    collate = partial(pad_collate, pad_idx=enc.encoder.cfg.pad_idx, pad_first=True, backwards=backwards,
-                      seq_len=enc.bptt)
-    order = np.asarray(list(iter(SortSampler(corpus.lengths))))      # similar lengths together: less padding
-    ds = ClassifierDataset(corpus)
+    batches = list(sorted_batches(corpus, bs, clas_collate(enc.encoder.cfg.pad_idx, backwards, enc.bptt)))
     feats = np.zeros((len(corpus), 3 * enc.encoder.cfg.emb_sz), dtype=np.float32)
-    for start in range(0, len(order), bs):
-        idx = order[start:start + bs]
-        x, _ = collate([ds[int(i)] for i in idx])
-        feats[idx] = masked_concat_pool(*enc(x)).numpy()
+    for (idx, _), f in zip(batches, predict_batches(PooledEncoder(enc), (x for _, x in batches), "cpu")):
+        feats[idx] = f.numpy()
     return feats
 
 

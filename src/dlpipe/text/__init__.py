@@ -1,1 +1,0 @@
-"""Text pipeline: rules, spaCy tokenization, vocabulary, id corpora, LM batching and samplers."""
