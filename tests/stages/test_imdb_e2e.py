@@ -10,7 +10,7 @@ import pytest
 
 from dvc_helpers import dvc_stdout, e2e_env, parse_repro, read_json, repro
 
-STAGES = ("generate", "ensemble")   # together they pull in every imdb stage
+STAGES = ("generate", "ensemble", "label_curve", "evaluate_lm@fwd", "evaluate_lm@bwd")   # every imdb stage
 ABLATION = "imdb.train_classifier.gradual_unfreezing=false"
 
 
@@ -32,12 +32,26 @@ def test_imdb_repro_both_directions(tiny_repo: Path, mirror: Path):
         lm = read_json(tiny_repo, f"reports/imdb/finetune_lm/{key}/metrics.json")
         assert lm["perplexity"] > 1 and 0 < lm["vocab_matched_frac"] <= 1
         ev = read_json(tiny_repo, f"reports/imdb/evaluate/{key}/metrics.json")
-        assert 0 <= ev["accuracy"] <= 1 and ev["error_rate"] == pytest.approx(1 - ev["accuracy"])
-        assert 0 <= ev["tfidf_baseline"]["accuracy"] <= 1
-        assert (tiny_repo / f"reports/imdb/evaluate/{key}/confusion.png").read_bytes()[:4] == b"\x89PNG"
+        assert ev["accuracy"] == ev["test"]["accuracy"] and ev["sample"]["n"] == 200   # test subset first, then imdb_sample's
+        assert ev["test"]["error_rate"] == pytest.approx(1 - ev["test"]["accuracy"])
+        for base in ("tfidf_baseline", "nbsvm_baseline"):
+            assert 0 <= ev[base]["test"] <= 1 and 0 <= ev[base]["sample"] <= 1
+        for s in ("test", "sample"):
+            assert (tiny_repo / f"reports/imdb/evaluate/{key}/confusion_{s}.png").read_bytes()[:4] == b"\x89PNG"
         assert (tiny_repo / f"reports/imdb/train_classifier/{key}/history.tsv").is_file()
+        ppl = read_json(tiny_repo, f"reports/imdb/evaluate_lm/{key}.json")
+        for lm in ("pretrained", "finetuned"):    # both LMs on held-out WikiText, books and reviews
+            assert {"wikitext", "books", "imdb"} <= set(ppl[lm]) and all(v["perplexity"] > 1 for v in ppl[lm].values())
+        assert ppl["finetuned"]["imdb"]["loss"] < ppl["pretrained"]["imdb"]["loss"]   # fine-tuning learnt the reviews
     ens = read_json(tiny_repo, "reports/imdb/ensemble/metrics.json")
-    assert ens["fwd_accuracy"] == pytest.approx(read_json(tiny_repo, "reports/imdb/evaluate/fwd/metrics.json")["accuracy"])
+    fwd = read_json(tiny_repo, "reports/imdb/evaluate/fwd/metrics.json")
+    assert ens["test"]["fwd_accuracy"] == pytest.approx(fwd["test"]["accuracy"]) and ens["test"]["n"] == fwd["test"]["n"]
+    prep = read_json(tiny_repo, "reports/imdb/prepare_imdb/metrics.json")
+    assert prep["dropped_equal_to_eval"]["clas_pool"] >= 1       # imdb_sample's reviews are in aclImdb train
+    curve = read_json(tiny_repo, "reports/imdb/label_curve/metrics.json")
+    assert set(curve) == {k.split("-")[1] for k in prep["rows"] if k.startswith("clas/curve-")}
+    assert all({"ulmfit", "random", "tfidf"} <= set(v) for v in curve.values())
+    assert (tiny_repo / "reports/imdb/label_curve/curve.png").read_bytes()[:4] == b"\x89PNG"
     samples = (tiny_repo / "reports/imdb/generate/samples.md").read_text()
     assert samples.count("## Prompt") == 3
 
@@ -51,5 +65,6 @@ def test_imdb_repro_both_directions(tiny_repo: Path, mirror: Path):
     hist = (tiny_repo / "reports/imdb/train_classifier/fwd/history.tsv").read_text().splitlines()
     assert {line.split("\t")[0] for line in hist[1:]} == {"all"}     # one phase over every group
     plan = parse_repro(dvc_stdout(tiny_repo, mirror, "repro", "--dry", *STAGES))
-    assert set(plan.ran) == {"train_classifier@bwd", "ensemble"}, plan.output[-3000:]
+    curve = {f"curve@{n}-{i}" for n in (20,) for i in ("ulmfit", "random")}    # the curve reads the same params
+    assert set(plan.ran) == {"train_classifier@bwd", "ensemble"} | curve, plan.output[-3000:]
     print(f"tiny imdb e2e incl. ablation: {time.time() - t0:.0f} s")

@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -39,7 +38,7 @@ from dlpipe import registry
 from dlpipe.core.errors import DataError, DownloadError
 from dlpipe.core.atomic import atomic_path, write_json
 from dlpipe.io.content import check_archive
-from dlpipe.io.extract import extract_archive
+from dlpipe.io.extract import extract_into
 from dlpipe.registry import Dataset, FileSpec, Source
 
 STAMP = ".verified.json"
@@ -331,7 +330,7 @@ def _reason(e: object) -> str:
 # ---- extraction -----------------------------------------------------------------------------
 
 def _extract_all(ds: Dataset, out: Path, stamp: dict, force: bool, progress: bool) -> int:
-    """Extract every archive of ``ds`` into ``out`` via one staging directory; returns archives extracted."""
+    """Extract every archive of ``ds`` into ``out`` (atomically, see :func:`extract_into`); returns archives extracted."""
     archives = [f for f in ds.files if f.extract]
     if not archives:
         return 0
@@ -339,38 +338,7 @@ def _extract_all(ds: Dataset, out: Path, stamp: dict, force: bool, progress: boo
     want = {f.path: f.digest for f in archives}
     if not force and done.get("archives") == want and all((out / e).exists() for e in done.get("entries", [])):
         return 0
-    reserved = {STAMP} | {Path(f.path).parts[0] for f in ds.files}
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-extract.", dir=out))
-    try:
-        for f in archives:
-            extract_archive(out / f.path, f.extract, staging, f.strip, progress=progress)
-        entries = sorted(p.name for p in staging.iterdir())
-        clash = sorted(reserved & set(entries))
-        if clash:
-            raise DataError(f"{out / archives[0].path}: member '{clash[0]}' would overwrite a downloaded file or the stamp")
-        for old in set(done.get("entries", [])) - set(entries):  # left over from an older archive
-            _remove(out / old)
-        for name in entries:
-            _replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    entries = extract_into(out, [(out / f.path, f.extract, f.strip) for f in archives], done.get("entries", []),
+                           reserved={STAMP} | {Path(f.path).parts[0] for f in ds.files}, progress=progress)
     stamp["extracted"] = {"archives": want, "entries": entries}
     return len(archives)
-
-
-def _replace(src: Path, dest: Path) -> None:
-    """Move ``src`` onto ``dest``; an existing ``dest`` is renamed aside first, then deleted."""
-    if dest.exists() or dest.is_symlink():
-        old = dest.with_name(f".old-{dest.name}.{os.getpid()}")
-        os.replace(dest, old)
-        os.replace(src, dest)
-        _remove(old)
-    else:
-        os.replace(src, dest)
-
-
-def _remove(p: Path) -> None:
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p, ignore_errors=True)
-    else:
-        p.unlink(missing_ok=True)

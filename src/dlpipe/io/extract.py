@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -228,3 +229,44 @@ def _write_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, parts, mode: i
         raise DataError(f"{out.archive}: member '{info.filename}' is corrupt ({e})") from None
     if mode & 0o111:
         os.chmod(target, 0o755)
+
+
+def extract_into(out: Path, archives: list[tuple[Path, str, int]], previous: list[str], reserved: set[str],
+                 progress: bool = False) -> list[str]:
+    """Extract ``(archive, kind, strip)`` items into ``out`` via one staging directory, then swap each
+    top-level entry into place (a killed run leaves only ``.tmp-*``/``.old-*`` siblings). Entries of
+    ``previous`` that the archives no longer hold are removed; a member named like one of
+    ``reserved`` (the downloads, the stamp) is refused. Returns the sorted top-level entries."""
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-extract.", dir=out))
+    try:
+        for archive, kind, strip in archives:
+            extract_archive(archive, kind, staging, strip, progress=progress)
+        entries = sorted(p.name for p in staging.iterdir())
+        clash = sorted(reserved & set(entries))
+        if clash:
+            raise DataError(f"{archives[0][0]}: member '{clash[0]}' would overwrite a downloaded file or the stamp")
+        for old in set(previous) - set(entries):  # left over from an older archive
+            _remove(out / old)
+        for name in entries:
+            _replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return entries
+
+
+def _replace(src: Path, dest: Path) -> None:
+    """Move ``src`` onto ``dest``; an existing ``dest`` is renamed aside first, then deleted."""
+    if dest.exists() or dest.is_symlink():
+        old = dest.with_name(f".old-{dest.name}.{os.getpid()}")
+        os.replace(dest, old)
+        os.replace(src, dest)
+        _remove(old)
+    else:
+        os.replace(src, dest)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)

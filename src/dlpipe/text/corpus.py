@@ -109,6 +109,13 @@ class Corpus:
         """All ids concatenated in document order (documents are separated by their xxbos)."""
         return self.ids
 
+    def subset(self, rows: np.ndarray) -> "Corpus":
+        """The documents ``rows`` (in that order), as an in-memory corpus."""
+        docs = [np.asarray(self.doc(int(i))) for i in rows]
+        offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
+        ids = np.concatenate(docs).astype(np.int32) if docs else np.zeros(0, np.int32)
+        return Corpus(ids, offsets, np.asarray(self.labels)[np.asarray(rows, dtype=np.int64)], self.path)
+
 
 def save_corpus(out_dir: str | os.PathLike, docs: Iterable[np.ndarray] | tuple[np.ndarray, np.ndarray],
                 labels: Iterable[int] | np.ndarray) -> Path:

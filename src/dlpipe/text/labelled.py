@@ -127,3 +127,16 @@ def write_label_csv(path: Path, rows: Iterable[Row]) -> int:
             w.writerow((label, text))
             n += 1
     return n
+
+
+def normalize_space(text: str) -> str:
+    """The form texts are compared in: runs of whitespace as one space, no leading/trailing space."""
+    return " ".join(text.split())
+
+
+def drop_equal(rows: list, banned: set[str], text=lambda r: r[1]) -> tuple[list, int]:
+    """``rows`` without those whose text equals (after :func:`normalize_space`) one of ``banned``
+    (already normalised): every corpus a model learns from leaves the evaluation texts out.
+    Returns (kept rows, how many were dropped)."""
+    kept = [r for r in rows if normalize_space(text(r)) not in banned]
+    return kept, len(rows) - len(kept)

@@ -204,3 +204,19 @@ def _unk_stats(data: bytes, lens: np.ndarray) -> tuple[int, int]:
     is_unk = np.array(data.split(b"\x00")[:-1], dtype=object) == UNK.encode()
     per_doc = np.add.reduceat(is_unk, np.cumsum(lens) - lens) if len(is_unk) else np.zeros(0)
     return int(is_unk.sum()), int(np.count_nonzero(per_doc))
+
+
+def tokenize_dir(src: str | os.PathLike, out: str | os.PathLike, p: TokenizeParams) -> dict:
+    """Tokenize every ``src/<name>.csv`` into the token store ``out/<name>/`` (all or nothing:
+    ``out`` appears only when every set is done). Returns metrics per set."""
+    src = Path(src)
+    csvs = sorted(src.glob("*.csv"))
+    if not csvs:
+        raise DataError(f"{src}: no .csv files to tokenize")
+    with atomic_dir(out) as tmp:
+        return {f.stem: tokenize_csv(f, tmp / f.stem, p) for f in csvs}
+
+
+def tokenize(src: str | os.PathLike, out: str | os.PathLike, p: TokenizeParams) -> dict:
+    """:func:`tokenize_dir` for a directory of CSVs, :func:`tokenize_csv` for one CSV."""
+    return tokenize_dir(src, out, p) if Path(src).is_dir() else tokenize_csv(src, out, p)

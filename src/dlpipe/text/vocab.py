@@ -111,8 +111,9 @@ class NumericalizeParams:
     min_freq: int = field(metadata=dict(ge=1))
 
 
-def numericalize_splits(splits: Mapping[str, Path] | Sequence[tuple[str, Path]], out: str | os.PathLike,
-                        p: NumericalizeParams | None = None, vocab_from: str | os.PathLike | None = None) -> dict:
+def numericalize_splits(splits: Mapping[str, Path] | Sequence[tuple[str, Path]] = (), out: str | os.PathLike = "",
+                        p: NumericalizeParams | None = None, vocab_from: str | os.PathLike | None = None,
+                        tok_dir: str | os.PathLike | None = None) -> dict:
     """Token stores -> id corpora ``out/<split>/`` with one shared vocabulary.
 
     Args:
@@ -120,10 +121,15 @@ def numericalize_splits(splits: Mapping[str, Path] | Sequence[tuple[str, Path]],
         out: gets ``itos.json`` (when built here) and one id corpus per split.
         p: vocabulary params (unused when ``vocab_from`` is given).
         vocab_from: an existing ``itos.json`` to reuse (the classifier reuses the LM's).
+        tok_dir: every token store below it is one more split, named after its folder.
     Returns:
         metrics: vocab_size and, per split, docs / tokens / unk_rate (share of ids that are xxunk).
     """
     out_dir, splits = Path(out), dict(splits)
+    if tok_dir is not None:
+        splits.update({d.name: d for d in sorted(Path(tok_dir).iterdir()) if (d / "lengths.npy").is_file()})
+    if not splits:
+        raise DataError(f"{tok_dir or 'numericalize'}: no token stores to numericalize")
     if vocab_from is not None:
         vocab = Vocab.load(vocab_from)
     else:

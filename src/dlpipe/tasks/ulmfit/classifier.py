@@ -50,9 +50,10 @@ def clas_collate(pad_idx: int, backwards: bool, bptt: int):
     return partial(pad_collate, pad_idx=pad_idx, pad_first=True, backwards=backwards, seq_len=bptt)
 
 
-def clas_loaders(data_dir: Path, bs: int, seed: int, pad_idx: int, backwards: bool, bptt: int):
-    """Sortish-batched train loader and length-sorted valid loader."""
-    train, valid = load_corpus(data_dir / "train"), load_corpus(data_dir / "valid")
+def clas_loaders(data_dir: Path, bs: int, seed: int, pad_idx: int, backwards: bool, bptt: int,
+                 train_split: str = "train"):
+    """Sortish-batched train loader (over ``data_dir/<train_split>``) and length-sorted valid loader."""
+    train, valid = load_corpus(data_dir / train_split), load_corpus(data_dir / "valid")
     collate = clas_collate(pad_idx, backwards, bptt)
     train_dl = make_loader(ClassifierDataset(train), bs, True, seed, collate_fn=collate,
                            sampler=SortishSampler(train.lengths, bs, seed), drop_single=True)
@@ -87,8 +88,9 @@ def unfreezing_phases(learn: Learner, p: ClassifierParams) -> list[Phase]:
 
 
 def train_classifier(*, pre: Path, ft: Path, itos: Path, data: Path, out: Path, m: ModelParams,
-                     p: ClassifierParams, rt: RuntimeParams, direction: Direction, dirs: RunDirs) -> dict:
-    """Fine-tune a classifier on ``data/{train,valid}``; saves ``out/classifier.pt``."""
+                     p: ClassifierParams, rt: RuntimeParams, direction: Direction, dirs: RunDirs,
+                     train_split: str = "train") -> dict:
+    """Fine-tune a classifier on ``data/<train_split>`` (validating on ``data/valid``); saves ``out/classifier.pt``."""
     if len(p.lrs) != len(UNFREEZE) or len(p.epochs) != len(UNFREEZE):
         raise DataError(f"imdb.train_classifier: lrs and epochs need {len(UNFREEZE)} entries (one per "
                         f"unfreezing phase), got {len(p.lrs)} and {len(p.epochs)}")
@@ -96,13 +98,15 @@ def train_classifier(*, pre: Path, ft: Path, itos: Path, data: Path, out: Path, 
     t0 = time.time()
     vocab = read_itos(itos)
     cfg = model_config(m, len(vocab), p.drop_mult, CLAS_DROPS)
-    train_dl, valid_dl, train, _ = clas_loaders(data, p.bs, rt.seed, cfg.pad_idx, direction == "bwd", p.bptt)
+    train_dl, valid_dl, train, _ = clas_loaders(data, p.bs, rt.seed, cfg.pad_idx, direction == "bwd", p.bptt,
+                                                train_split)
     n_classes = int(train.labels.max()) + 1
     spec = dict(awd=cfg.to_dict(), n_classes=n_classes, lin_ftrs=list(p.lin_ftrs), head_drops=head_drops(p),
                 bptt=p.bptt, max_len=p.max_len)
     model = TextClassifier(cfg, n_classes, p.lin_ftrs, spec["head_drops"], p.bptt, p.max_len)
     loaded = init_encoder(model, pre, ft, vocab, p)
-    fp = fingerprint("train_classifier", direction, m, p, rt.seed, loaded, files=(itos, data / "train" / "ids.npy"))
+    fp = fingerprint("train_classifier", direction, m, p, rt.seed, loaded,
+                     files=(itos, data / train_split / "ids.npy"))
     learn = make_learner(model, train_dl, valid_dl, F.cross_entropy, rt=rt, dirs=dirs, fingerprint=fp,
                          optim=Optim(opt_func=adamw(betas=(0.8, 0.99)), splitter=classifier_splitter, wd=p.wd,
                                      clip=p.clip),
@@ -110,7 +114,7 @@ def train_classifier(*, pre: Path, ft: Path, itos: Path, data: Path, out: Path, 
     final = fit_and_save(learn, unfreezing_phases(learn, p), lambda _: save_model(
         out / "classifier.pt", model, spec, {"direction": direction, "encoder": loaded["encoder"]}))
     per_phase = {f"accuracy_{r['phase']}": r["accuracy"] for r in learn.recorder.rows}   # last epoch of each phase
-    return {"valid_loss": final["valid_loss"], "accuracy": final["accuracy"], **per_phase,
+    return {"valid_loss": final["valid_loss"], "accuracy": final["accuracy"], "n_train": len(train), **per_phase,
             **{k: v for k, v in loaded.items() if k != "encoder"}, "seconds": round(time.time() - t0, 1)}
 
 

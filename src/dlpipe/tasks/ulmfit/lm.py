@@ -71,10 +71,7 @@ def subsample(corpus: Corpus, max_tokens: int | None, seed: int) -> Corpus:
         return corpus
     perm = np.random.default_rng(seed).permutation(len(corpus))
     n_docs = int(np.searchsorted(np.cumsum(corpus.lengths[perm]), max_tokens)) + 1
-    keep = np.sort(perm[:n_docs])
-    docs = [np.asarray(corpus.doc(i)) for i in keep]
-    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
-    return Corpus(np.concatenate(docs).astype(np.int32), offsets, np.asarray(corpus.labels)[keep], corpus.path)
+    return corpus.subset(np.sort(perm[:n_docs]))
 
 
 def lm_learner(model: AWDLSTMLM, data_dir: Path, p: LMTrainParams, rt: RuntimeParams, direction: Direction,

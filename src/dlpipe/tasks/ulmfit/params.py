@@ -11,24 +11,30 @@ Schedule = Literal["stlr", "one_cycle", "cos", "const"]
 
 @dataclass(frozen=True)
 class PrepareParams:
-    """prepare_imdb: the classifier and LM CSV sets."""
+    """prepare_imdb: aclImdb -> classifier, curve, evaluation and LM CSV sets (no test text is trained on)."""
     split_seed: int
+    n_train: int | None = field(metadata=dict(ge=2))       # classifier's labelled reviews, class-balanced (null = all)
+    n_valid: int = field(metadata=dict(ge=2))              # aclImdb train reviews held out: training-time validation
+    n_test: int | None = field(metadata=dict(ge=2))        # class-balanced subset of the official test split (null = all)
+    curve: list[int] = field(metadata=dict(ge=2, each=True))   # label budgets of the label-efficiency curve
+    lm_max_words: int | None = field(metadata=dict(ge=1))  # LM set capped (seeded, whole reviews); null = all
     lm_valid_pct: float = field(metadata=dict(gt=0.0, lt=1.0))
-    n_train: int | None = field(metadata=dict(ge=1))       # labelled reviews kept (null = all)
-    max_docs: int | None = field(metadata=dict(ge=1))      # cap per raw source (tiny scale)
-    include_unsup: bool
-    include_test_texts: bool
+    include_unsup: bool                                    # the 50k unlabelled train reviews join the LM set
+    max_docs: int | None = field(metadata=dict(ge=1))      # cap per split and label (tiny scale)
 
 
 @dataclass(frozen=True)
 class LMCorpusParams:
-    """prepare_lm_corpus: the pretraining corpus (no IMDb text)."""
+    """prepare_lm_corpus: the pretraining corpus (no IMDb text). Label = source: 0 WikiText, 1 books."""
     split_seed: int
     wikitext_train: list[str] = field(metadata=dict(nonempty=True))  # file names in the WikiText dir
     heldout_from: str                                                 # file whose articles give valid
     n_heldout_articles: int | None = field(metadata=dict(ge=1))      # null = all its articles
-    shakespeare: bool
-    multi30k_files: list[str]                                         # English caption files (.en.gz)
+    gutenberg: bool                                                   # + Project Gutenberg books
+    heldout_authors: list[str]            # whose books are validation only (editions repeat across EBook numbers)
+    book_doc_words: int = field(metadata=dict(ge=10))                # a book cut into documents of ~this many words
+    max_words: int | None = field(metadata=dict(ge=1))               # training set capped (seeded, whole docs)
+    valid_max_words: int | None = field(metadata=dict(ge=1))         # held-out books capped the same way
     max_docs: int | None = field(metadata=dict(ge=1))                # cap per source (tiny scale)
 
 
@@ -73,6 +79,13 @@ class FinetuneLMParams(LMTrainParams):
 
 
 @dataclass(frozen=True)
+class LMEvalParams:
+    """evaluate_lm: perplexity batches (bptt windows, no randomness)."""
+    bs: int = field(metadata=dict(ge=1))
+    bptt: int = field(metadata=dict(ge=2))
+
+
+@dataclass(frozen=True)
 class ClassifierParams:
     """train_classifier: concat-pooling head, gradual unfreezing, STLR, discriminative lrs."""
     bs: int = field(metadata=dict(ge=1))
@@ -93,8 +106,16 @@ class ClassifierParams:
 
 
 @dataclass(frozen=True)
+class CurveParams:
+    """curve@<n>-<init>: how the label-efficiency classifiers train (the rest is imdb.train_classifier's)."""
+    bs: int = field(metadata=dict(ge=2))
+    epochs: list[int] = field(metadata=dict(ge=0, each=True))   # per unfreezing phase
+
+
+@dataclass(frozen=True)
 class EvalParams:
-    """evaluate_classifier: batch size, and the TF-IDF + logistic regression baseline."""
+    """evaluate_classifier: the evaluation sets, batch size, and the TF-IDF + logistic regression baseline."""
+    sets: list[str] = field(metadata=dict(nonempty=True))   # clas/ sets; the first is the headline (test)
     bs: int = field(metadata=dict(ge=1))
     tfidf_ngrams: int = field(metadata=dict(ge=1))
     tfidf_min_df: int = field(metadata=dict(ge=1))

@@ -1,15 +1,15 @@
-"""Normalise IMDb into no-header ``label,text`` CSVs: a classifier set and a language-model set.
+"""The IMDb sets: the full aclImdb reviews (read from the archive) split into what each model learns
+from and what it is judged on, as no-header ``label,text`` CSVs (``clas/classes.txt``: neg, pos)::
 
-Output (``out_dir``)::
+    clas/train.csv      class-balanced labelled reviews of aclImdb train (n_train)     classifier, TF-IDF
+    clas/valid.csv      other aclImdb train reviews (n_valid): training-time validation only
+    clas/curve-<n>.csv  nested class-balanced subsets of the classifier's pool: the label-efficiency curve
+    clas/test.csv       a seeded, class-balanced subset of the official test split (n_test): the headline
+    clas/sample.csv     fastai's imdb_sample validation reviews (200), the earlier yardstick
+    lm/train.csv lm/valid.csv   unlabelled + labelled train texts, capped by words: LM fine-tuning
 
-    clas/train.csv  clas/valid.csv  clas/classes.txt    labels = indices into classes.txt
-    lm/train.csv    lm/valid.csv                        label 0, a seeded 90/10 split of texts
-
-Two raw layouts are read: fastai's ``imdb_sample`` (``train.csv``, ``valid.csv``, ``classes.txt``)
-and the full IMDb folders (``train/{neg,pos}/*.txt``, ``test/{neg,pos}/*.txt``, ``unsup/*.txt`` or
-``train/unsup/*.txt``).
-The held-out reviews (``valid.csv`` / ``test/``) are the classifier's validation set and,
-unless ``include_test_texts``, never enter the LM corpus.
+No test-split text is ever trained on, and every set a model learns from drops each text equal
+(after whitespace normalisation) to an evaluation text; the counts dropped are in the metrics.
 """
 from __future__ import annotations
 
@@ -19,56 +19,78 @@ from pathlib import Path
 
 import numpy as np
 
-from dlpipe.core.atomic import atomic_dir
+from dlpipe.core.atomic import atomic_dir, write_text
 from dlpipe.core.errors import DataError
 from dlpipe.tasks.ulmfit.params import PrepareParams
-from dlpipe.text.labelled import (Row, balanced_subset, read_classes, read_labelled_csv, read_text_folder,
-                                  seeded_subset, write_label_csv)
+from dlpipe.text.corpora import read_aclimdb
+from dlpipe.text.labelled import (Row, drop_equal, normalize_space, read_classes, read_labelled_csv, seeded_subset,
+                                  write_label_csv)
+
+CLASSES = ["neg", "pos"]    # aclImdb's folders; the same order as imdb_sample's negative, positive
 
 
-def load_imdb(src: Path) -> tuple[list[str], list[Row], list[Row], list[str]]:
-    """(classes, labelled train rows, held-out rows, unlabelled texts) from either raw layout."""
-    if (src / "train.csv").is_file():
-        classes = read_classes(src / "classes.txt")
-        return (classes, read_labelled_csv(src / "train.csv", classes),
-                read_labelled_csv(src / "valid.csv", classes), [])
-    if (src / "train" / "neg").is_dir():
-        classes = ["neg", "pos"]
-        train = [(i, t) for i, c in enumerate(classes) for t in read_text_folder(src / "train" / c)]
-        test = [(i, t) for i, c in enumerate(classes) for t in read_text_folder(src / "test" / c)]
-        # fastai's imdb.tgz has unsup/ at the top; Stanford's aclImdb has train/unsup/
-        unsup_dir = next((d for d in (src / "unsup", src / "train" / "unsup") if d.is_dir()), None)
-        unsup = read_text_folder(unsup_dir) if unsup_dir else []
-        return classes, train, test, unsup
-    raise DataError(f"{src}: expected fastai's imdb_sample (train.csv, valid.csv, classes.txt) "
-                    f"or the IMDb folders (train/neg, train/pos, test/neg, test/pos)")
+def balanced_order(rows: list[Row], rng: np.random.Generator) -> list[Row]:
+    """``rows`` shuffled per class and interleaved (neg, pos, neg, ...): every even prefix is balanced,
+    so prefixes give nested label budgets."""
+    per = [[rows[i] for i in rng.permutation(len(rows)) if rows[i][0] == c] for c in range(len(CLASSES))]
+    out = []
+    for k in range(max(map(len, per))):
+        out += [p[k] for p in per if k < len(p)]
+    return out
 
 
-def prepare_imdb(*, src: str | os.PathLike, out: str | os.PathLike, p: PrepareParams) -> dict:
-    """Raw IMDb -> ``clas/`` and ``lm/`` CSV sets in ``out`` (written atomically).
+def take(rows: list[Row], n: int | None, what: str) -> list[Row]:
+    if n is not None and n > len(rows):
+        raise DataError(f"imdb.prepare: {what} asks for {n} reviews, only {len(rows)} are available")
+    return rows if n is None else rows[:n]
 
-    Returns:
-        metrics: row counts of each output CSV, labelled reviews per class, and the LM sources.
-    """
+
+def cap_words(texts: list[str], max_words: int | None, rng: np.random.Generator) -> list[str]:
+    """A seeded subset of whole texts holding about ``max_words`` whitespace words (order kept)."""
+    if max_words is None:
+        return texts
+    perm = rng.permutation(len(texts))
+    n = int(np.searchsorted(np.cumsum([len(texts[i].split()) for i in perm]), max_words)) + 1
+    return [texts[i] for i in np.sort(perm[:n])]
+
+
+def sample_eval(sample: Path) -> list[Row]:
+    """imdb_sample's validation reviews, labels mapped onto CLASSES (its classes.txt order is the same)."""
+    names = read_classes(sample / "classes.txt")
+    if len(names) != len(CLASSES):
+        raise DataError(f"{sample / 'classes.txt'}: expected {len(CLASSES)} classes, got {names}")
+    return read_labelled_csv(sample / "valid.csv", names)
+
+
+def prepare_imdb(*, acl: str | os.PathLike, sample: str | os.PathLike, out: str | os.PathLike,
+                 p: PrepareParams) -> dict:
+    """aclImdb (archive) + imdb_sample -> the CSV sets above in ``out`` (written atomically)."""
     rng = np.random.default_rng(p.split_seed)
-    classes, train, held_out, unsup = load_imdb(Path(src))
-    train, held_out = seeded_subset(train, p.max_docs, rng), seeded_subset(held_out, p.max_docs, rng)
-    unsup = seeded_subset(unsup, p.max_docs, rng) if p.include_unsup else []
-    clas_train = balanced_subset(train, p.n_train, len(classes), rng) if p.n_train else train
-    # The LM learns from every review text we may use without labels: all labelled-train texts
-    # (also in low-label runs), the unsup reviews, and the held-out ones only if asked to.
-    lm_texts = [t for _, t in train] + unsup + ([t for _, t in held_out] if p.include_test_texts else [])
-    order = rng.permutation(len(lm_texts))
-    n_valid = max(1, round(len(lm_texts) * p.lm_valid_pct))
+    reviews = read_aclimdb(Path(acl))
+    by = {k: [(CLASSES.index(r.label) if r.label in CLASSES else 0, r.text) for r in reviews if (r.split, r.label) == k]
+          for k in [("train", "pos"), ("train", "neg"), ("train", "unsup"), ("test", "pos"), ("test", "neg")]}
+    by = {k: seeded_subset(v, p.max_docs, rng) for k, v in by.items()}
+    test = take(balanced_order(by["test", "neg"] + by["test", "pos"], rng), p.n_test, "n_test")
+    evals = {"test": test, "sample": sample_eval(Path(sample))}
+    banned = {normalize_space(t) for rows in evals.values() for _, t in rows}
+    dropped = Counter()
+    pool, dropped["clas_pool"] = drop_equal(by["train", "neg"] + by["train", "pos"], banned)
+    pool = balanced_order(pool, rng)                      # after the drop, so every budget stays balanced
+    valid, pool = take(pool, p.n_valid, "n_valid"), pool[p.n_valid:]
+    clas = take(pool, p.n_train, "n_train")
+    curve = {n: take(pool, n, f"curve {n}") for n in p.curve}
+    lm_texts = [t for _, t in by["train", "neg"] + by["train", "pos"]] + (
+        [t for _, t in by["train", "unsup"]] if p.include_unsup else [])
+    lm_rows, dropped["lm"] = drop_equal([(0, t) for t in cap_words(lm_texts, p.lm_max_words, rng)], banned)
+    order = rng.permutation(len(lm_rows))
+    n_lm_valid = max(1, round(len(lm_rows) * p.lm_valid_pct))
+    sets = {"clas/train": clas, "clas/valid": valid, **{f"clas/curve-{n}": rows for n, rows in curve.items()},
+            "clas/test": evals["test"], "clas/sample": evals["sample"],
+            "lm/train": [lm_rows[i] for i in order[n_lm_valid:]], "lm/valid": [lm_rows[i] for i in order[:n_lm_valid]]}
     with atomic_dir(Path(out)) as tmp:
-        (tmp / "clas").mkdir()
-        (tmp / "clas" / "classes.txt").write_text("".join(c + "\n" for c in classes), encoding="utf-8")
-        m = {"clas_train": write_label_csv(tmp / "clas" / "train.csv", clas_train),
-             "clas_valid": write_label_csv(tmp / "clas" / "valid.csv", held_out),
-             "lm_train": write_label_csv(tmp / "lm" / "train.csv", ((0, lm_texts[i]) for i in order[n_valid:])),
-             "lm_valid": write_label_csv(tmp / "lm" / "valid.csv", ((0, lm_texts[i]) for i in order[:n_valid]))}
-    counts = Counter(lab for lab, _ in clas_train)
-    m["clas_train_per_class"] = {c: counts.get(i, 0) for i, c in enumerate(classes)}
-    m["lm_sources"] = {"train_texts": len(train), "unsup_texts": len(unsup),
-                       "held_out_texts": len(held_out) if p.include_test_texts else 0}
-    return m
+        counts = {name: write_label_csv(tmp / f"{name}.csv", rows) for name, rows in sets.items()}
+        write_text(tmp / "clas" / "classes.txt", "".join(c + "\n" for c in CLASSES))
+    return {"rows": counts, "per_class": {name: dict(sorted(Counter(CLASSES[lab] for lab, _ in rows).items()))
+                                          for name, rows in sets.items() if not name.startswith("lm/")},
+            "lm_words": sum(len(t.split()) for _, t in lm_rows), "eval_texts": len(banned),
+            "dropped_equal_to_eval": dict(dropped)}
