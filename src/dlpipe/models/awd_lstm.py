@@ -152,7 +152,14 @@ class AWDLSTMEncoder(nn.Module):
 
 
 class AWDLSTMLM(nn.Module):
-    """Language model: encoder + output dropout + decoder tied to the embedding."""
+    """Language model: encoder + output dropout + decoder tied to the embedding.
+
+    With ``sampled`` set (training with :class:`dlpipe.text.sampled.SampledSoftmaxLoss`), training
+    forwards return the dropped last-layer states (bs, sl, emb) instead of logits: the loss scores
+    only the true token and a sample of the vocabulary. Evaluation always returns full logits.
+    """
+
+    sampled = False
 
     def __init__(self, cfg: AWDLSTMConfig):
         super().__init__()
@@ -171,6 +178,8 @@ class AWDLSTMLM(nn.Module):
         raw_outputs, outputs = self.encoder(ids)
         out = self.output_dp(outputs[-1])
         outputs = outputs[:-1] + [out]
+        if self.sampled and self.training:
+            return out, raw_outputs, outputs                   # (bs, sl, emb): the loss decodes a sample
         return self.decoder(out), raw_outputs, outputs
 
 

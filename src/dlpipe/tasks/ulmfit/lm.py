@@ -28,6 +28,7 @@ from dlpipe.tasks.ulmfit.params import Direction, FinetuneLMParams, LMTrainParam
 from dlpipe.text.callbacks import RNNCallback, RNNRegularizer, lm_loss
 from dlpipe.text.corpus import Corpus, load_corpus
 from dlpipe.text.lm_data import LMLoader
+from dlpipe.text.sampled import SampledSoftmaxLoss, unigram_q
 from dlpipe.text.vocab import read_itos
 from dlpipe.train import Learner, Optim, Phase, accuracy, adamw, discriminative, fingerprint, fit_and_save, make_learner
 
@@ -82,7 +83,9 @@ def lm_learner(model: AWDLSTMLM, data_dir: Path, p: LMTrainParams, rt: RuntimePa
     valid = cap_vocab(load_corpus(data_dir / "valid"), max_vocab)
     train_dl = LMLoader(train, p.bs, p.bptt, rt.seed, shuffle=True, backwards=back)
     valid_dl = LMLoader(valid, p.bs, p.bptt, rt.seed, backwards=back, random_bptt=False)
-    return make_learner(model, train_dl, valid_dl, lm_loss, rt=rt, dirs=dirs, fingerprint=fp,
+    loss = lm_loss if p.sampled_k is None else SampledSoftmaxLoss(model, unigram_q(train.ids, model.cfg.vocab_sz),
+                                                                  p.sampled_k)
+    return make_learner(model, train_dl, valid_dl, loss, rt=rt, dirs=dirs, fingerprint=fp,
                         optim=Optim(opt_func=adamw(), splitter=lm_splitter, wd=p.wd, clip=p.clip),
                         metrics=[accuracy], cbs=[RNNCallback(), RNNRegularizer(p.alpha, p.beta)],
                         checkpoint_every=p.checkpoint_every, config=model.cfg.to_dict())

@@ -61,6 +61,7 @@ class LMTrainParams:
     alpha: float = field(metadata=dict(ge=0.0))   # AR
     beta: float = field(metadata=dict(ge=0.0))    # TAR
     max_tokens: int | None = field(metadata=dict(ge=1))  # per epoch: a seeded subset of whole documents
+    sampled_k: int | None = field(metadata=dict(ge=1))   # training softmax over K sampled words; null = exact
     checkpoint_every: int = field(metadata=dict(ge=0))
 
 
