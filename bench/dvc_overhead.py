@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from bench.common import RAW, ROOT, BenchError, fmt_stat, summarize, target
@@ -136,6 +137,22 @@ def _incremental(repo: Path, dvc: str, r: int, targets: list[str]) -> tuple[floa
     return t_repro, t_direct, ran
 
 
+_SKIP = re.compile(r"Stage '([^']+)' didn't change")
+
+
+def _growth(repo: Path, dvc: str, targets: list[str]) -> dict:
+    """No-op `dvc repro` time against the number of stages it checks: one task, the other, the whole DAG;
+    a least-squares line gives DVC's fixed cost and its cost per stage."""
+    pts = []
+    for tg in ([task_stages(repo, "vision")], [task_stages(repo, "imdb")], [targets]):
+        t, out = _sh([dvc, "repro", *tg[0]], repo, "no-op dvc repro (growth)")
+        pts.append((len(_SKIP.findall(out)), t))
+    n, t = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts])
+    slope, fixed = np.polyfit(n, t, 1) if len(set(n)) > 1 else (0.0, float(t.mean()))
+    return {"stages": [int(x) for x in n], "seconds": [round(float(x), 2) for x in t],
+            "per_stage_s": float(slope), "fixed_s": float(fixed)}
+
+
 def run(peer_py, runs: int, quick: bool) -> dict:
     dvc = str(VENV_BIN / "dvc")
     LOG.unlink(missing_ok=True)
@@ -145,6 +162,7 @@ def run(peer_py, runs: int, quick: bool) -> dict:
     n_stages = len(_RUNNING.findall(out_full))
     n_total = len(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     noop = summarize([_sh([dvc, "repro", *targets], repo, "no-op dvc repro")[0] for _ in range(runs)])
+    growth = _growth(repo, dvc, targets)
     status = summarize([_sh([dvc, "status", *targets], repo, "dvc status")[0] for _ in range(runs)])
     inc = []
     for r in range(runs):
@@ -163,7 +181,7 @@ def run(peer_py, runs: int, quick: bool) -> dict:
             [f"the same {len(ran)} stage command(s) run directly", fmt_stat(direct, s), "1.00×"],
             ["(incremental − start-up) ÷ direct", fmt_stat(ratio_ex, lambda v: f"{v:.2f}×"), "target ≤ 1.10×"]]
     return {"title": f"6. DVC overhead (tiny scale, {scope})",
-            "measured": {"noop_repro_s": noop, "status_s": status, "incremental_repro_s": repro,
+            "measured": {"noop_repro_s": noop, "noop_growth": growth, "status_s": status, "incremental_repro_s": repro,
                          "direct_stages_s": direct, "ratio_excl_startup": ratio_ex, "stages_rerun": ran,
                          "catch_up_repro_s": t_full, "catch_up_stages": n_stages, "n_stages": n_total},
             "notes": [f"A copy of the repo in bench/results/raw/dvc_repo (`git ls-files -co --exclude-standard`, "
@@ -172,7 +190,10 @@ def run(peer_py, runs: int, quick: bool) -> dict:
                       f"Incremental: `{'.'.join(PARAM)}` set to a new value; DVC reran: {', '.join(ran) or 'nothing'}. "
                       "Direct = those stages' commands from dvc.lock run by hand after another new value "
                       "(the same work, no DVC).",
-                      f"{runs} run(s) of each."] + ([] if not failure else [
+                      f"{runs} run(s) of each.",
+                      f"No-op growth: {growth['per_stage_s']:.3f} s per stage over a fixed {growth['fixed_s']:.2f} s "
+                      f"(least squares over no-op repros of {', '.join(str(n) for n in growth['stages'])} stages)."
+                      ] + ([] if not failure else [
                       f"**The whole DAG did not reproduce** (`{failure[:200]}`), so every measurement here targets "
                       f"the imdb task's stages ({', '.join(targets)}) instead of the whole DAG."]),
             "scope": scope, "whole_dag_failure": failure,

@@ -3,7 +3,7 @@
     dlpipe tasks                 tasks and their stages, read from dvc.yaml (``meta: {task: ...}``)
     dlpipe datasets [--verify]   the dataset registry and what is present in data/raw
     dlpipe download NAME...      fetch datasets outside DVC (mirror: $DLPIPE_MIRROR)
-    dlpipe scale tiny|sample|full  merge scales/<name>.yaml into params.yaml
+    dlpipe scale tiny|sample|medium|full  merge scales/<name>.yaml into params.yaml
     dlpipe metrics [--task T]    every stage's metrics, grouped by task, readable in a terminal
     dlpipe probe LM_DIR          linear probe: sentiment in an LM encoder's frozen features
 

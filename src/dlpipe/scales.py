@@ -17,7 +17,7 @@ from ruamel.yaml.error import YAMLError
 from dlpipe.core.atomic import write_text
 from dlpipe.core.params import ParamsError
 
-SCALES = ("tiny", "sample", "full")
+SCALES = ("tiny", "sample", "medium", "full")
 
 
 def _yaml() -> YAML:
