@@ -1,6 +1,7 @@
 """Gather the label-efficiency curve: accuracy vs labels for ULMFiT, a random encoder and TF-IDF.
 
-Usage: python stages/label_curve.py POINTS_DIR_OR_METRICS.json ... --png curve.png --table curve.md --metrics M.json
+Usage: python stages/label_curve.py --params params.yaml POINTS_DIR --png curve.png --table curve.md --metrics M.json
+Reads params `imdb.prepare` (its `curve`: the budgets whose POINTS_DIR/<n>-<init>/metrics.json are read).
 """
 from pathlib import Path
 
@@ -9,8 +10,8 @@ from dlpipe.tasks.ulmfit.curve import label_curve
 
 
 def main(argv=None):
-    return stage_main(__doc__, label_curve, argv,
-                      args=[arg("points", type=Path, nargs="+"), arg("--png", type=Path, required=True),
+    return stage_main(__doc__, label_curve, argv, params={"p": "imdb.prepare"},
+                      args=[arg("points", type=Path, help="train_curve's reports: <n>-<init>/metrics.json"), arg("--png", type=Path, required=True),
                             arg("--table", type=Path, required=True)])
 
 

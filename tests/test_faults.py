@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from stage_runs import (build_vision_work, extract_imdb, kill_at_random_point, precompute_cmd, run_stage, stage_cmd,
-                        stage_env, timed_work, tiny_params, tmp_siblings, tree_digest)
+from stage_runs import (build_vision_work, extract_imdb, imdb_csvs, kill_at_random_point, precompute_cmd, run_stage, stage_cmd,
+                        stage_env, text_ids, timed_work, tiny_params, tmp_siblings, tree_digest)
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +78,9 @@ def lm_data(mirror, tmp_path_factory) -> dict:
     """Tiny params (bs 16: ~17 steps, a checkpoint every 3) and the IMDb LM set numericalized."""
     root = tmp_path_factory.mktemp("lm")
     params = tiny_params(root, imdb__pretrain_lm__bs=16, imdb__pretrain_lm__checkpoint_every=3)
-    raw = extract_imdb(mirror, root)
-    prep = root / "prepared"
-    run_stage("prepare_imdb", "--params", params, raw, prep, "--metrics", root / "prep.json")
-    for split in ("train", "valid"):
-        run_stage("tokenize_text", "--params", params, prep / "lm" / f"{split}.csv", root / "tok" / split)
-    run_stage("numericalize", "--params", params, "--split", f"train={root / 'tok' / 'train'}",
-              "--split", f"valid={root / 'tok' / 'valid'}", root / "ids")
+    # 40 real reviews for training and 10 for validation, as the tiny prepare_imdb gives the LM
+    csvs = imdb_csvs(mirror, root, n_train=40, n_valid=10)
+    text_ids(params, csvs, root)
     return {"params": params, "data": root / "ids"}
 
 

@@ -18,7 +18,7 @@ import yaml
 REFERENCE = Path(__file__).parent / "golden" / "tiny_outputs.json"
 # Keys that measure time, not results (throughput, seconds), and reports that carry them in every row.
 TIMING = {"seconds", "epoch_seconds", "epoch_seconds_head_phase", "train_seconds", "images_per_s",
-          "tokens_per_s", "words_per_s", "finetune_over_head_epoch_time"}
+          "tokens_per_s", "words_per_s", "finetune_over_head_epoch_time", "time_to_accuracy"}
 TIMED_FILES = ("history.tsv",)
 
 

@@ -98,7 +98,7 @@ def test_overlay_key_not_in_params(workdir):
 
 @fault("unknown scale name: error listing the scales")
 def test_unknown_scale(workdir):
-    with pytest.raises(ParamsError, match=r"unknown scale 'huge' \(expected one of: tiny, sample, full\)"):
+    with pytest.raises(ParamsError, match=r"unknown scale 'huge' \(expected one of: tiny, sample, medium, full\)"):
         apply_scale(workdir / "params.yaml", "huge")
 
 

@@ -13,7 +13,7 @@ from dlpipe.core.errors import DataError
 from dlpipe.tasks.ulmfit.curve import label_curve
 from dlpipe.tasks.ulmfit.ensemble import ensemble
 from dlpipe.tasks.ulmfit.evaluate import classification_metrics, nbsvm_baseline, tfidf_baseline
-from dlpipe.tasks.ulmfit.params import EvalParams
+from dlpipe.tasks.ulmfit.params import EvalParams, PrepareParams
 
 P = EvalParams(sets=["test"], bs=8, tfidf_ngrams=2, tfidf_min_df=1, tfidf_C=10.0)
 
@@ -67,7 +67,17 @@ def test_label_curve_table_and_picture(tmp_path):
             d = tmp_path / "curve" / f"{n}-{init}"
             d.mkdir(parents=True)
             (d / "metrics.json").write_text(json.dumps({"n_labels": n, "init": init, "accuracy": acc, "tfidf_accuracy": tf}))
-    m = label_curve(points=[tmp_path / "curve"], png=tmp_path / "c.png", table=tmp_path / "c.md")
+    stale = tmp_path / "curve" / "2000-ulmfit"                # another scale's point: not in imdb.prepare.curve
+    stale.mkdir()
+    (stale / "metrics.json").write_text(json.dumps({"n_labels": 2000, "init": "ulmfit", "accuracy": 0.9, "tfidf_accuracy": 0.8}))
+    m = label_curve(points=tmp_path / "curve", png=tmp_path / "c.png", table=tmp_path / "c.md", p=prep_params([100, 500]))
     assert m == {"100": {"ulmfit": 0.78, "random": 0.55, "tfidf": 0.62}, "500": {"ulmfit": 0.84, "random": 0.61, "tfidf": 0.75}}
     assert "| 100 | 0.7800 | 0.5500 | 0.6200 | +0.1600 |" in (tmp_path / "c.md").read_text()
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(DataError, match=r"1000-ulmfit/metrics\.json: curve point missing \(2 of 6"):
+        label_curve(points=tmp_path / "curve", png=tmp_path / "c.png", table=tmp_path / "c.md", p=prep_params([100, 500, 1000]))
+
+
+def prep_params(curve: list[int]) -> PrepareParams:
+    return PrepareParams(split_seed=0, n_train=None, n_valid=2, n_test=None, curve=curve, lm_max_words=None,
+                         lm_valid_pct=0.1, include_unsup=True, max_docs=None)

@@ -4,9 +4,9 @@ Two kinds of backbone (``vision.backbone.weights``):
 
 * ``null``: our Darknet from ``pretrain_backbone`` (checkpoint from ``save_model``; its input
   normalisation travels in ``extra["normalize"]``). Identity = sha256 of the checkpoint file.
-* ``"torchvision:<arch>"`` (e.g. ``torchvision:resnet18``): ImageNet weights through torchvision's
-  weights API, for users who have them cached (``~/.cache/torch/hub``); never used in tests.
-  Identity = sha256 over the weights' state_dict.
+* ``"torchvision:<arch>"`` (e.g. ``torchvision:resnet18``): torchvision's architecture with weights from
+  a local state_dict file (``vision.backbone.weights_path``, e.g. ImageNet weights a user already has);
+  nothing is ever fetched from a hub. Identity = sha256 over the loaded state_dict.
 
 Rows go to the store in a seeded pre-shuffled order (2017 lesson 9): the permutation is applied to
 the *dataset order* before the forward passes, so an epoch over the store reads contiguous chunks.
@@ -34,6 +34,7 @@ from dlpipe.vision.transforms import to_float
 @dataclass(frozen=True)
 class BackboneParams:
     weights: str | None          # null: our Darknet from pretrain_backbone; "torchvision:resnet18"
+    weights_path: str | None     # torchvision only: a local state_dict file of that architecture (never a download)
     in_ch: int = field(metadata=dict(ge=1))
     nf: int = field(metadata=dict(ge=1))
     layers: list[int] = field(metadata=dict(ge=0, each=True, nonempty=True))
@@ -60,7 +61,8 @@ def state_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_backbone(weights: str | None, checkpoint: str | os.PathLike | None, layer: str) -> tuple[nn.Module, dict]:
+def load_backbone(weights: str | None, checkpoint: str | os.PathLike | None, layer: str,
+                  weights_path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
     """The frozen backbone (eval mode, no grad) cut after ``layer``, and its identity/normalisation.
 
     Returns:
@@ -77,7 +79,7 @@ def load_backbone(weights: str | None, checkpoint: str | os.PathLike | None, lay
         info = {"backbone": "darknet", "backbone_sha256": file_sha256(checkpoint), "in_ch": model.cfg.in_ch}
         body = cut(model, layer)
     elif weights.startswith("torchvision:"):
-        body, info = _torchvision_backbone(weights.split(":", 1)[1], layer)
+        body, info = _torchvision_backbone(weights.split(":", 1)[1], layer, weights_path)
         mean, std = IMAGENET_STATS
     else:
         raise ValueError(f"backbone.weights: expected null or 'torchvision:<arch>', got {weights!r}")
@@ -85,11 +87,19 @@ def load_backbone(weights: str | None, checkpoint: str | os.PathLike | None, lay
     return body, {**info, "mean": list(mean), "std": list(std), "layer": layer}
 
 
-def _torchvision_backbone(arch: str, layer: str) -> tuple[nn.Module, dict]:
-    """An ImageNet-pretrained torchvision model (weights from the torch hub cache) cut at ``layer``."""
+def _torchvision_backbone(arch: str, layer: str, weights_path: str | os.PathLike | None) -> tuple[nn.Module, dict]:
+    """torchvision's ``arch`` with the state_dict of the local file ``weights_path``, cut at ``layer``."""
     import torchvision
 
-    model = torchvision.models.get_model(arch, weights="DEFAULT")
+    from dlpipe.core.errors import ParamsError
+    from dlpipe.io.checkpoint import load_state_strict
+
+    if weights_path is None or not os.path.isfile(weights_path):
+        raise ParamsError(f"vision.backbone.weights_path: backbone torchvision:{arch} needs a local state_dict file "
+                          f"(weights are never downloaded), got {weights_path!r}")
+    model = torchvision.models.get_model(arch, weights=None)
+    sd = torch.load(weights_path, map_location="cpu", weights_only=True)
+    load_state_strict(model, sd.get("state_dict", sd) if isinstance(sd, dict) else sd, str(weights_path))
     sha = state_sha256(model)
     return cut_torchvision(model, layer, arch), {"backbone": f"torchvision:{arch}", "backbone_sha256": sha, "in_ch": 3}
 

@@ -78,17 +78,19 @@ def random_affine(x: torch.Tensor, degrees: float, translate: float, zoom: float
 
 
 class ImageArrayDataset(Dataset):
-    """Items ``(x (in_ch, H, W) float, y int64)`` from uint8 images; optional random crop with padding.
+    """Items ``(x (in_ch, H, W) float, y int64)`` from uint8 images; optional random crop with padding
+    and random horizontal flip.
 
     Padding uses each channel's normalised black level, so MNIST digits are padded with background.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, in_ch: int, mean, std, pad: int = 0):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, in_ch: int, mean, std, pad: int = 0,
+                 flip: bool = False):
         self.x = to_float(images, in_ch, mean, std)
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
         if len(self.x) != len(self.y):
             raise ValueError(f"{len(self.x)} images but {len(self.y)} labels")
-        self.pad = pad
+        self.pad, self.flip = pad, flip
         black = -torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)
         self.fill = black.expand(self.x.shape[1]).reshape(-1, 1, 1) if len(mean) == 1 else black.view(-1, 1, 1)
 
@@ -99,4 +101,6 @@ class ImageArrayDataset(Dataset):
         x = self.x[i]
         if self.pad:
             x = random_crop_pad(x, self.pad, self.fill)
+        if self.flip and bool(torch.rand(()) < 0.5):
+            x = x.flip(-1)                                     # mirror left-right
         return x.contiguous(), self.y[i]

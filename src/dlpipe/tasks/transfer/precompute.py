@@ -27,7 +27,7 @@ def precompute(*, src: Path, index: Path, model: Path | None, out: Path, bb: Bac
     df = read_index(index)
     classes = sorted(df["label"].unique())
     source.prefetch(df["path"])                               # a .tgz: one pass over the archive
-    body, info = load_backbone(bb.weights, model, p.cut.layer)
+    body, info = load_backbone(bb.weights, model, p.cut.layer, bb.weights_path)
     cmode = "L" if info["in_ch"] == 1 else "RGB"              # grayscale/alpha images converted on load
     metrics = {}
     with atomic_dir(out) as tmp:   # all splits or nothing: a killed run leaves no half-filled `out`

@@ -19,11 +19,12 @@ from dlpipe.core.stage import RunDirs
 from dlpipe.plots import md_table, save_fig
 from dlpipe.tasks.ulmfit.classifier import load_classifier, predict_probs, train_classifier
 from dlpipe.tasks.ulmfit.evaluate import tfidf_baseline
-from dlpipe.tasks.ulmfit.params import ClassifierParams, CurveParams, EvalParams, ModelParams
+from dlpipe.tasks.ulmfit.params import ClassifierParams, CurveParams, EvalParams, ModelParams, PrepareParams
 from dlpipe.text.corpus import load_corpus
 from dlpipe.text.labelled import read_classes
 
 Init = Literal["ulmfit", "random"]
+INITS = ("ulmfit", "random")
 
 
 def curve_point(*, pre: Path, ft: Path, itos: Path, data: Path, csvs: Path, out: Path, n: int, init: Init,
@@ -44,12 +45,15 @@ def curve_point(*, pre: Path, ft: Path, itos: Path, data: Path, csvs: Path, out:
             "n_eval": len(corpus), "train_seconds": trained["seconds"]}
 
 
-def label_curve(*, points: list, png: Path, table: Path) -> dict:
-    """The curve points' metrics (files, or directories of ``<point>/metrics.json``) -> {n: {ulmfit,
-    random, tfidf}}, a PNG of accuracy vs labels and a Markdown table."""
-    files = [f for p in map(Path, points) for f in (sorted(p.glob("*/metrics.json")) if p.is_dir() else [p])]
-    if not files:
-        raise DataError(f"{', '.join(map(str, points))}: no curve points' metrics.json")
+def label_curve(*, points: Path, png: Path, table: Path, p: PrepareParams) -> dict:
+    """The curve points' metrics (``points/<n>-<init>/metrics.json`` for each budget ``n`` of
+    ``imdb.prepare.curve`` and init ulmfit/random; other folders there, say from another scale, are
+    ignored) -> {n: {ulmfit, random, tfidf}}, a PNG of accuracy vs labels and a Markdown table."""
+    files = [Path(points) / f"{n}-{init}" / "metrics.json" for n in p.curve for init in INITS]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise DataError(f"{missing[0]}: curve point missing ({len(missing)} of {len(files)}; "
+                        f"imdb.prepare.curve = {p.curve}, inits {list(INITS)})")
     rows: dict[int, dict] = {}
     for f in files:
         try:
