@@ -106,3 +106,13 @@ def darknet(cfg: DarknetConfig) -> Darknet:
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
     return model
+
+
+def load_darknet(checkpoint) -> tuple[nn.Module, dict]:
+    """The Darknet saved by :func:`dlpipe.io.checkpoint.save_model` (weights loaded), and the file's blob."""
+    from dlpipe.io.checkpoint import load_model   # here, not at the top: the model stays importable without io
+
+    blob = load_model(checkpoint)
+    model = darknet(DarknetConfig(**{**blob["config"], "layers": tuple(blob["config"]["layers"])}))
+    load_model(checkpoint, model)
+    return model, blob

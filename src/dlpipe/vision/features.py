@@ -25,8 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dlpipe.io.arrays import check_free_space, create_store, dir_nbytes
-from dlpipe.io.checkpoint import load_model
-from dlpipe.models.darknet import DarknetConfig, cut, darknet
+from dlpipe.models.darknet import cut, load_darknet
 from dlpipe.train.predict import predict_batches
 from dlpipe.vision.transforms import to_float
 
@@ -72,9 +71,7 @@ def load_backbone(weights: str | None, checkpoint: str | os.PathLike | None, lay
     if weights is None:
         if checkpoint is None:
             raise ValueError("backbone: weights is null, so a pretrained Darknet checkpoint path is required")
-        blob = load_model(checkpoint)
-        model = darknet(DarknetConfig(**{**blob["config"], "layers": tuple(blob["config"]["layers"])}))
-        load_model(checkpoint, model)
+        model, blob = load_darknet(checkpoint)
         mean, std = blob["extra"]["normalize"]["mean"], blob["extra"]["normalize"]["std"]
         info = {"backbone": "darknet", "backbone_sha256": file_sha256(checkpoint), "in_ch": model.cfg.in_ch}
         body = cut(model, layer)

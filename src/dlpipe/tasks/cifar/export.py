@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from dlpipe.io.checkpoint import load_model, save_model
-from dlpipe.models.darknet import DarknetConfig, darknet, layer_names
+from dlpipe.io.checkpoint import save_model
+from dlpipe.models.darknet import layer_names, load_darknet
 
 
 @torch.no_grad()
@@ -38,14 +38,11 @@ def feature_taps(model: torch.nn.Sequential, size: int = 32) -> list[dict]:
 
 def export_backbone(*, model: Path, metrics_in: Path, out: Path) -> dict:
     """Read train_cifar's model.pt and metrics; write the backbone artifact; return its summary."""
-    blob = load_model(model)
-    cfg = DarknetConfig(**{**blob["config"], "layers": tuple(blob["config"]["layers"])})
-    net = darknet(cfg)
-    load_model(model, net)
+    net, blob = load_darknet(model)
     trained = json.loads(Path(metrics_in).read_text(encoding="utf-8"))
     acc = trained.get("accuracy_tta", trained["accuracy"])
     taps = feature_taps(net)
-    save_model(out, net, dataclasses.asdict(cfg), extra={
+    save_model(out, net, dataclasses.asdict(net.cfg), extra={
         "normalize": blob["extra"]["normalize"], "taps": taps, "classes": blob["extra"]["classes"],
         "source": "cifar", "accuracy": acc})
     return {"source": "cifar", "accuracy": acc, "n_features": net.n_features, "taps": [t["layer"] for t in taps],

@@ -27,6 +27,7 @@ from dlpipe.core.stage import RunDirs
 from dlpipe.io.checkpoint import save_model
 from dlpipe.models.darknet import DarknetConfig, darknet
 from dlpipe.plots import confusion, plot_confusion
+from dlpipe.tasks.cifar.decode import CLASSES
 from dlpipe.tasks.cifar.params import DataParams, LRFindParams, ModelParams, TrainParams
 from dlpipe.train import EpochTimer, Optim, Phase, accuracy, fingerprint, fit_and_save, make_learner, make_loader, predict, sgd
 from dlpipe.vision.plots import plot_prediction_grid
@@ -107,8 +108,6 @@ def most_confident_mistakes(probs: np.ndarray, y: np.ndarray, k: int) -> np.ndar
 def train_cifar(*, src: Path, model: Path, m: ModelParams, d: DataParams, p: TrainParams, rt: RuntimeParams,
                 dirs: RunDirs) -> dict:
     """One-cycle training; metrics, time to accuracy, confusion matrix and mistakes grid."""
-    from dlpipe.tasks.cifar.decode import CLASSES
-
     runtime.apply(rt)
     timer = EpochTimer()
     opt = Optim(opt_func=sgd(p.moms[0], nesterov=p.nesterov), wd=p.wd, amp=True)
