@@ -3,8 +3,9 @@
 Usage: python stages/precompute.py --params params.yaml --dataset NAME SRC INDEX_DIR MODEL OUT --metrics METRICS
 
 Writes one feature store per split (OUT/train, OUT/valid, ...), rows in a seeded pre-shuffled order;
-see dlpipe.io.arrays for the format. MODEL is ignored when vision.backbone.weights names torchvision
-weights.
+see dlpipe.io.arrays for the format. MODEL is a Darknet backbone file (export_backbone's CIFAR-10 one or
+pretrain_backbone's MNIST one), or with vision.backbone.weights torchvision:<arch> a local state_dict of
+that architecture; dvc.yaml passes vision.precompute.<NAME>.src and .backbone as SRC and MODEL.
 """
 from pathlib import Path
 

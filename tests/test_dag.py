@@ -240,3 +240,32 @@ def test_status_names_changed_param_keys_and_upstream(mini_repo):
     table = status.render(list(rows.values()))
     assert "task t" in table and "params changed: t.train.lr" in table
     assert table.splitlines()[-1].startswith("1 up to date, 2 to run")
+
+
+def test_backbone_source_is_a_param(tmp_path, repo_root):
+    """vision.precompute.<dataset>.backbone picks the file precompute reads and DVC tracks (cifar by default);
+    switching afhq to the MNIST backbone moves precompute@afhq's dependency and leaves mnist_sample's alone."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    def precompute_deps(root):
+        by = {s.name: s for s in dagcheck.load_stages(root)}
+        return {k: (set(by[f"precompute@{k}"].deps), by[f"precompute@{k}"].cmds[0])
+                for k in ("afhq_cat_dog_wild", "mnist_sample")}
+
+    cifar, mnist = "data/models/cifar/backbone.pt", "data/models/vision/backbone/backbone.pt"
+    default = precompute_deps(repo_root)
+    assert cifar in default["afhq_cat_dog_wild"][0] and mnist not in default["afhq_cat_dog_wild"][0]
+    assert f" {cifar} " in default["afhq_cat_dog_wild"][1] and mnist in default["mnist_sample"][0]
+    for f in ("dvc.yaml", "params.yaml"):
+        shutil.copy(repo_root / f, tmp_path / f)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["dvc", "init", "-q", "--subdir"], cwd=tmp_path, check=True)
+    p = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    p["vision"]["precompute"]["afhq_cat_dog_wild"]["backbone"] = mnist
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    switched = precompute_deps(tmp_path)
+    assert mnist in switched["afhq_cat_dog_wild"][0] and cifar not in switched["afhq_cat_dog_wild"][0]
+    assert f" {mnist} " in switched["afhq_cat_dog_wild"][1] and switched["mnist_sample"] == default["mnist_sample"]

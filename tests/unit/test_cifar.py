@@ -130,6 +130,8 @@ def test_export_then_load_backbone_round_trip(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(body(x), cut(net, "group1")(x)) and body(x).shape == (2, 32, 8, 8)
     assert info["mean"] == norm["mean"] and info["std"] == norm["std"] and not math.isnan(info["in_ch"])
+    assert info["backbone"] == "darknet:cifar"                      # the feature store's meta names the source
+    assert load_backbone(None, tmp_path / "model.pt", "pool")[1]["backbone"] == "darknet"   # no source recorded
 
 
 def test_torchvision_backbone_from_a_local_state_dict(tmp_path):
@@ -145,6 +147,9 @@ def test_torchvision_backbone_from_a_local_state_dict(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     want = torch.nn.Sequential(*list(ref.children())[:7])(x)       # conv1 .. layer3
     assert torch.allclose(body(x), want) and info["backbone"] == "torchvision:resnet18" and info["std"][0] == 0.229
+    # precompute passes its params' backbone file as the checkpoint: that is the state_dict when weights_path is null
+    body2, _ = load_backbone("torchvision:resnet18", tmp_path / "resnet18.pth", "layer3")
+    assert torch.allclose(body2(x), want)
     with pytest.raises(ParamsError, match=r"weights_path: backbone torchvision:resnet18 needs a local state_dict file"):
         load_backbone("torchvision:resnet18", None, "pool", weights_path=None)
     torch.save({"fc.weight": torch.zeros(3)}, tmp_path / "wrong.pth")

@@ -73,10 +73,13 @@ def load_backbone(weights: str | None, checkpoint: str | os.PathLike | None, lay
             raise ValueError("backbone: weights is null, so a pretrained Darknet checkpoint path is required")
         model, blob = load_darknet(checkpoint)
         mean, std = blob["extra"]["normalize"]["mean"], blob["extra"]["normalize"]["std"]
-        info = {"backbone": "darknet", "backbone_sha256": file_sha256(checkpoint), "in_ch": model.cfg.in_ch}
+        source = blob["extra"].get("source")      # "cifar" from export_backbone; the MNIST one has none
+        info = {"backbone": f"darknet:{source}" if source else "darknet", "backbone_sha256": file_sha256(checkpoint),
+                "in_ch": model.cfg.in_ch}
         body = cut(model, layer)
     elif weights.startswith("torchvision:"):
-        body, info = _torchvision_backbone(weights.split(":", 1)[1], layer, weights_path)
+        # the file dvc.yaml passes (vision.precompute.<dataset>.backbone) unless weights_path names another
+        body, info = _torchvision_backbone(weights.split(":", 1)[1], layer, weights_path or checkpoint)
         mean, std = IMAGENET_STATS
     else:
         raise ValueError(f"backbone.weights: expected null or 'torchvision:<arch>', got {weights!r}")
@@ -93,7 +96,8 @@ def _torchvision_backbone(arch: str, layer: str, weights_path: str | os.PathLike
 
     if weights_path is None or not os.path.isfile(weights_path):
         raise ParamsError(f"vision.backbone.weights_path: backbone torchvision:{arch} needs a local state_dict file "
-                          f"(weights are never downloaded), got {weights_path!r}")
+                          f"(there, or as vision.precompute.<dataset>.backbone; weights are never downloaded), "
+                          f"got {weights_path!r}")
     model = torchvision.models.get_model(arch, weights=None)
     sd = torch.load(weights_path, map_location="cpu", weights_only=True)
     load_state_strict(model, sd.get("state_dict", sd) if isinstance(sd, dict) else sd, str(weights_path))

@@ -30,7 +30,9 @@ class CutParams:
 
 @dataclass(frozen=True)
 class PrecomputeParams:
-    """precompute@<dataset>: the cut, the forward batches and the feature store's format."""
+    """precompute@<dataset>: its inputs, the cut, the forward batches and the feature store's format."""
+    src: str                     # the raw images (dvc.yaml passes it as SRC)
+    backbone: str                # the backbone file (dvc.yaml passes it as MODEL): cifar's export, MNIST's, torchvision's
     cut: CutParams
     bs: int = field(metadata=dict(ge=1))
     dtype: Literal["float32", "float16"]
