@@ -113,8 +113,8 @@ def run(peer_py, runs: int, quick: bool) -> dict:
                       "channels-last, 2 threads; images/s over the training part of the last epoch.",
                       f"Machine ceiling: fp32 `torch.mm` {SGEMM_N}² at 2 threads = {fmt_stat(peak)} GFLOP/s; "
                       f"one image forward + backward = {fpi / 1e6:.1f} MFLOP (torch.utils.flop_counter, conv and "
-                      "matmul only); share = FLOPs × images/s ÷ that rate (convolutions of 16-128 channels on "
-                      "32² maps reach far less than a square sgemm).",
+                      "matmul only); share = FLOPs × images/s ÷ that rate (a floor: BatchNorm and activations "
+                      "are not counted).",
                       f"Test accuracy on the {n:,} capped test images after the run (a sanity check that both sides "
                       f"learn, not a result): dlpipe {', '.join(f'{a:.3f}' for a in acc['dlpipe'])}; fastai "
                       f"{', '.join(f'{a:.3f}' for a in acc['fastai'])}.",

@@ -14,7 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-import numpy as np                                                      # noqa: E402
 import torch                                                            # noqa: E402
 import torch.nn.functional as F                                         # noqa: E402
 from fastai.callback.core import Callback                               # noqa: E402
@@ -26,6 +25,7 @@ from fastai.metrics import accuracy                                     # noqa: 
 from fastai.optimizer import SGD                                        # noqa: E402
 
 from dlpipe.models.darknet import DarknetConfig, darknet               # noqa: E402
+from dlpipe.tasks.cifar.train import load_arrays                        # noqa: E402
 from dlpipe.vision.transforms import ImageArrayDataset, channel_stats  # noqa: E402
 
 NF, LAYERS, BS, LR, WD = 16, (1, 2, 2), 128, 0.2, 5e-3
@@ -57,7 +57,7 @@ def main():
     src, epochs = Path(sys.argv[1]), int(sys.argv[2])
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    a = {f"{s}_{k}": np.load(src / f"{s}_{k}.npy") for s in ("train", "test") for k in ("images", "labels")}
+    a = load_arrays(src)
     mean, std = channel_stats(a["train_images"])
     train_ds = ImageArrayDataset(a["train_images"], a["train_labels"], 3, mean, std, pad=4, flip=True)
     test_ds = ImageArrayDataset(a["test_images"], a["test_labels"], 3, mean, std)
