@@ -35,4 +35,4 @@ def test_cifar_decode_lr_find_train_export(mirror, tmp_path):
     run_stage("export_backbone", model, tmp_path / "t.json", bb, "--metrics", tmp_path / "e.json")
     body, info = load_backbone(None, bb, "pool")
     assert body(torch.zeros(1, 3, 32, 32)).shape == (1, json.loads((tmp_path / "e.json").read_text())["n_features"])
-    assert info["backbone"] == "darknet" and len(info["mean"]) == 3
+    assert info["backbone"] == "darknet:cifar" and len(info["mean"]) == 3
