@@ -57,6 +57,7 @@ def test_repacked_imdb_keeps_the_official_tarball_as_a_verified_source():
     ("cifar10", "cifar-10-python.tar.gz", "md5", "c58f30108f718f92721af3b95e74349a", 170498071),
     ("voc2007", "VOCtrainval_06-Nov-2007.tar", "md5", "c52e279531787c972589f7e41ab4ae64", None),
     ("voc2007", "VOCtest_06-Nov-2007.tar", "md5", "b6e924de25625d8de591ea690078ad9f", None),
+    ("giga_fren", "giga-fren.tgz", "md5", "69573f58e2c850b90f2f954077041d8c", 2598183296),
 ])
 def test_full_scale_entries_carry_publisher_checksums(name, path, algo, digest, size):
     ds = registry.get(name)
@@ -67,7 +68,7 @@ def test_full_scale_entries_carry_publisher_checksums(name, path, algo, digest, 
 @pytest.mark.parametrize("name,extract,strip", [
     ("imdb_sample", "tar", 1), ("mnist_sample", None, 0), ("mnist", None, 0), ("multi30k_en_fr", None, 0),
     ("wikitext-2", None, 0), ("imdb_fastai", "tar", 1), ("wikitext-103", "zip", 1), ("imdb", None, 0),
-    ("cifar10_jpg", None, 0), ("gutenberg_books", None, 0),
+    ("cifar10_jpg", None, 0), ("gutenberg_books", None, 0), ("giga_fren", None, 0),
 ])
 def test_extraction_rules(name, extract, strip):
     assert {(f.extract, f.strip) for f in registry.get(name).files} == {(extract, strip)}

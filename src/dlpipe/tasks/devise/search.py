@@ -102,11 +102,12 @@ def search(*, features: Path, vectors: Path, head: Path, itos: Path, emb: Path, 
     found = [(q, [imgs[j] for j in qi[r].tolist()],
               [f"{classes[y[j]]} {v:.2f}" for j, v in zip(qi[r].tolist(), qs[r].tolist())]) for r, q in enumerate(qwords)]
     plot_image_rows(found, out_dir / "text_to_images.png", title="DeViSE text -> image (caption: true class, cos)")
-    write_text(out_dir / "report.md", _report(metrics, classes, y, words, scores, found, missing, p))
+    write_text(out_dir / "report.md", _report(metrics, classes, y, words, scores, found, missing, p,
+                                              store.meta.get("backbone", "?"), store.meta.get("layer", "?")))
     return metrics
 
 
-def _report(metrics, classes, y, words, scores, rows, missing, p: SearchParams) -> str:
+def _report(metrics, classes, y, words, scores, rows, missing, p: SearchParams, backbone: str, layer: str) -> str:
     img_rows = [(i, classes[c], ", ".join(f"{w} ({s:.2f})" for w, s in zip(ws[:p.topk], sc[:p.topk].tolist())))
                 for i, (c, ws, sc) in enumerate(zip(y, words, scores))]
     text_rows = [(q, ", ".join(caps)) for q, _, caps in rows]
@@ -117,9 +118,10 @@ def _report(metrics, classes, y, words, scores, rows, missing, p: SearchParams) 
             + md_table(["metric", "value"], sorted(metrics.items()))
             + "\n`top*_class`: nearest class vector among the class names (top-5 is trivially 1 with fewer than 6 "
               "classes); `top*_vocab`: a class's own token among the nearest words of the WHOLE vocabulary.\n\n"
-              "Honest caveat: at sample scale the backbone is a small Darknet pretrained on MNIST digits and the "
-              "word vectors come from a small LM trained on WikiText-2; features of animal photos from a digit "
-              "model are weak, so expect near-chance numbers. The full-scale config (`backbone.weights: "
+            + f"Features: backbone `{backbone}`, layer `{layer}`. Honest caveat: at sample scale the backbone is a "
+              "small Darknet (CIFAR-10's 32-px photos, or MNIST digits) and the word vectors come from a small LM, "
+              f"and there are only {metrics['n_valid']} validation images: one image moves top-1 by "
+              f"{1 / max(metrics['n_valid'], 1):.3f}. The full-scale config (`backbone.weights: "
               "torchvision:resnet18`, a WikiText-103 LM) is the real experiment.\n\n"
             "## Nearest words per image (image -> text)\n\n![](image_to_words.png)\n\n"
             + md_table(["valid row", "class", f"nearest {p.topk} words (cos)"], img_rows)
