@@ -414,3 +414,10 @@ def test_init_target_embedding_width_mismatch(tmp_path):
         init_target_embedding(_model(vocab=(30, len(SPECIALS))), Vocab(list(SPECIALS)), d)
     with pytest.raises(DataError, match=r"seq2seq.train.emb_init: .*nowhere/embeddings.npy not found"):
         init_target_embedding(_model(vocab=(30, len(SPECIALS))), Vocab(list(SPECIALS)), tmp_path / "nowhere")
+
+
+def test_beam_reuses_a_given_greedy_result():
+    m, src = _model(), _src()
+    g = greedy(m, src, 9, BOS, EOS)
+    a, b = beam_search(m, src, 3, 9, BOS, EOS), beam_search(m, src, 3, 9, BOS, EOS, greedy_result=g)
+    assert a.tokens == b.tokens and torch.equal(a.scores, b.scores)

@@ -56,9 +56,10 @@ def greedy(model, src: torch.Tensor, max_len: int, bos_idx: int, eos_idx: int, a
 
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, k: int, max_len: int, bos_idx: int, eos_idx: int,
-                alpha: float = 0.0, pad_idx: int = 1, keep_greedy: bool = True) -> Decoded:
+                alpha: float = 0.0, pad_idx: int = 1, keep_greedy: bool = True,
+                greedy_result: Decoded | None = None) -> Decoded:
     """The best of ``k`` beams per sentence of ``src`` (bs, S), or (``keep_greedy``) greedy's hypothesis
-    where it scores higher."""
+    where it scores higher; ``greedy_result`` is that hypothesis if the caller already decoded it."""
     enc, h = model.encode(src)
     bs, dev = src.shape[0], src.device
     rows = torch.arange(bs, device=dev).repeat_interleave(k)                 # (bs*k,) beam -> its sentence
@@ -101,7 +102,9 @@ def beam_search(model, src: torch.Tensor, k: int, max_len: int, bos_idx: int, eo
                    [atts[i, :len(o)].cpu() for i, o in zip(pick.tolist(), out)])
     if w is None:
         beam.attention = [torch.zeros(len(o), 0) for o in out]
-    return _better(beam, greedy(model, src, max_len, bos_idx, eos_idx, alpha)) if keep_greedy else beam
+    if not keep_greedy:
+        return beam
+    return _better(beam, greedy_result or greedy(model, src, max_len, bos_idx, eos_idx, alpha))
 
 
 def _better(a: Decoded, b: Decoded) -> Decoded:

@@ -52,8 +52,9 @@ def load_seq2seq(path: Path) -> tuple[Seq2Seq, dict]:
 
 
 def decode_corpus(net: Seq2Seq, src_ids: list[np.ndarray], bs: int, beam: int, alpha: float, ratio: float,
-                  device: torch.device, desc: str) -> Decoded:
-    """Decode every source (longest first, batches of ``bs``), results back in input order."""
+                  device: torch.device, desc: str, greedy_result: Decoded | None = None) -> Decoded:
+    """Decode every source (longest first, batches of ``bs``), results back in input order; beam search
+    reuses ``greedy_result`` (this corpus decoded greedily) instead of decoding it again."""
     cfg = net.cfg
     order = list(iter(SortSampler([len(s) for s in src_ids])))
     toks: list = [None] * len(src_ids)
@@ -63,8 +64,10 @@ def decode_corpus(net: Seq2Seq, src_ids: list[np.ndarray], bs: int, beam: int, a
         idx = order[i:i + bs]
         x = pad_right([src_ids[j] for j in idx], cfg.pad_idx).to(device)
         max_len = int(ratio * x.shape[1]) + 10
+        g = None if greedy_result is None else Decoded([greedy_result.tokens[j] for j in idx], greedy_result.scores[idx],
+                                                       [greedy_result.attention[j] for j in idx])
         d = (greedy(net, x, max_len, cfg.bos_idx, cfg.eos_idx, alpha) if beam == 1 else
-             beam_search(net, x, beam, max_len, cfg.bos_idx, cfg.eos_idx, alpha, cfg.pad_idx))
+             beam_search(net, x, beam, max_len, cfg.bos_idx, cfg.eos_idx, alpha, cfg.pad_idx, greedy_result=g))
         for k, j in enumerate(idx):
             toks[j], scores[j], atts[j] = d.tokens[k], d.scores[k], d.attention[k]
     return Decoded(toks, scores, atts)
@@ -119,7 +122,7 @@ def evaluate_seq2seq(*, model: Path, src: Path, text: Path, out_dir: Path, p: Ev
     hyp_b = None
     if p.beam > 1:
         t0 = time.perf_counter()
-        b = decode_corpus(net, src_ids, p.bs, p.beam, p.alpha, p.max_len_ratio, dev, f"beam {p.beam}")
+        b = decode_corpus(net, src_ids, p.bs, p.beam, p.alpha, p.max_len_ratio, dev, f"beam {p.beam}", greedy_result=g)
         hyp_b = [to_text(t, itos, eos) for t in b.tokens]
         m["beam"] = {**corpus_scores(hyp_b, refs), "k": p.beam, "alpha": p.alpha,
                      "mean_score_gain": round(float((b.scores - g.scores).mean()), 4)}
