@@ -408,3 +408,17 @@ def read_json(cwd: Path, rel: str) -> dict | list:
     import json
 
     return json.loads((cwd / rel).read_text())
+
+
+def dry_run_with(repo: Path, mirror: Path, target: str, key: str, value) -> set[str]:
+    """Set the dotted params key (``unet.train.lr``) in ``repo``'s params.yaml, then `dvc repro --dry
+    target`: the stages DVC plans to rerun (the change stays, so successive calls accumulate)."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    *parents, leaf = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    assert leaf in node, f"no params key {key}"
+    node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return set(re.findall(r"Running stage '([^']+)'", dvc_stdout(repo, mirror, "repro", "--dry", target)))

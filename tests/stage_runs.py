@@ -194,5 +194,24 @@ def kill_at_random_point(cmd: list[str], started: Callable[[], bool], seed: int,
     raise AssertionError(f"every attempt finished before its kill (last delay {delay:.3f} s)")
 
 
+def kill_train_then_resume(cmd_for: Callable[[Path], list[str]], tmp: Path, seed: int,
+                           model: str = "model.pt") -> tuple[Path, Path]:
+    """The training-stage resume check: a reference run in ``tmp/ref``; a run in ``tmp/killed`` SIGKILLed
+    after its first epoch checkpoint (no model or metrics under final names), then rerun to completion
+    from its ``run/`` dir ("resuming"; the checkpoint gone at the end). ``cmd_for(root)`` is the stage
+    command writing ``root/{model, metrics.json, run/}``. Returns (ref, killed) for the caller's comparison."""
+    ref, root = tmp / "ref", tmp / "killed"
+    window = timed_work(cmd_for(ref), (ref / "run" / "checkpoint.pt").exists, (ref / "metrics.json").exists)
+    ckpt = root / "run" / "checkpoint.pt"
+    kill_at_random_point(cmd_for(root), ckpt.exists, seed=seed, window=window,
+                         cleanup=lambda: shutil.rmtree(root, ignore_errors=True), done=(root / "metrics.json").exists)
+    assert ckpt.exists() and not (root / model).exists() and not (root / "metrics.json").exists()
+    again = subprocess.run(cmd_for(root), capture_output=True, text=True, timeout=600, env=stage_env())
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stdout + again.stderr
+    assert not ckpt.exists()                                     # finished: the checkpoint is gone
+    return ref, root
+
+
 def tmp_siblings(path: Path) -> list[Path]:
     return [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")] if path.parent.exists() else []

@@ -2,23 +2,15 @@
 (200 real Multi30k training pairs, 20 test pairs), then what a params change reruns."""
 from __future__ import annotations
 
-import re
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
-import yaml
 
-from dvc_helpers import dvc_stdout, e2e_env, read_json, repro
+from dvc_helpers import dry_run_with, dvc_stdout, e2e_env, read_json, repro
 
 STAGES = {"prepare_pairs", "numericalize_pairs@fr", "numericalize_pairs@en", "train_seq2seq", "evaluate_seq2seq"}
-
-
-def _dry_run(repo: Path, mirror: Path, section: str, key: str, value) -> set[str]:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["seq2seq"][section][key] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return set(re.findall(r"Running stage '([^']+)'", dvc_stdout(repo, mirror, "repro", "--dry", "evaluate_seq2seq")))
 
 
 @pytest.mark.slow
@@ -49,6 +41,7 @@ def test_seq2seq_repro(tiny_repo: Path, mirror: Path):
     assert "up to date" in dvc_stdout(tiny_repo, mirror, "status", "evaluate_seq2seq")
 
     # one stage's params rerun that stage and its followers only (DVC's own plan)
-    assert _dry_run(tiny_repo, mirror, "evaluate", "beam", 3) == {"evaluate_seq2seq"}
-    assert _dry_run(tiny_repo, mirror, "train", "epochs", 2) == {"train_seq2seq", "evaluate_seq2seq"}
-    assert _dry_run(tiny_repo, mirror, "numericalize", "min_freq", 2) == STAGES - {"prepare_pairs"}
+    plan = partial(dry_run_with, tiny_repo, mirror, "evaluate_seq2seq")   # (key, value) -> the stages DVC would rerun
+    assert plan("seq2seq.evaluate.beam", 3) == {"evaluate_seq2seq"}
+    assert plan("seq2seq.train.epochs", 2) == {"train_seq2seq", "evaluate_seq2seq"}
+    assert plan("seq2seq.numericalize.min_freq", 2) == STAGES - {"prepare_pairs"}

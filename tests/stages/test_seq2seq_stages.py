@@ -3,13 +3,12 @@ SIGKILLed after its first epoch checkpoint resumes to the same metrics, and bad 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from stage_runs import kill_at_random_point, run_stage, stage_cmd, stage_env, timed_work, tiny_params
+from stage_runs import kill_train_then_resume, run_stage, stage_cmd, stage_env, tiny_params
 
 pytestmark = pytest.mark.slow
 TIMING = ("train_seconds", "target_tokens_per_s")
@@ -39,19 +38,8 @@ def _metrics(root: Path) -> dict:
                    "final names; the rerun resumes from --run-dir and ends with the same metrics (teacher forcing's "
                    "draws included)")
 def test_train_seq2seq_killed_then_resumes(pair_ids, tmp_path):
-    ref = tmp_path / "ref"
-    window = timed_work(_train_cmd(pair_ids, ref), (ref / "run" / "checkpoint.pt").exists,
-                        (ref / "metrics.json").exists)
-    root = tmp_path / "killed"
-    ckpt = root / "run" / "checkpoint.pt"
-    kill_at_random_point(_train_cmd(pair_ids, root), ckpt.exists, seed=5, window=window,
-                         cleanup=lambda: shutil.rmtree(root, ignore_errors=True), done=(root / "metrics.json").exists)
-    assert ckpt.exists() and not (root / "model.pt").exists() and not (root / "metrics.json").exists()
-    again = subprocess.run(_train_cmd(pair_ids, root), capture_output=True, text=True, timeout=600, env=stage_env())
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "resuming" in again.stdout + again.stderr
+    ref, root = kill_train_then_resume(lambda r: _train_cmd(pair_ids, r), tmp_path, seed=5)
     assert _metrics(root) == _metrics(ref) and len(_metrics(ref)["epoch_valid_loss"]) == 3
-    assert not ckpt.exists()                                     # finished: the checkpoint is gone
 
 
 def test_evaluate_writes_scores_samples_and_attention(pair_ids, tmp_path):
