@@ -18,14 +18,14 @@ from dlpipe.io.checkpoint import save_model
 from dlpipe.models.darknet import DarknetConfig, darknet
 from dlpipe.models.unet import Unet, UnetBlock, UnetConfig, load_unet, unet
 from dlpipe.models.upsample import PixelShuffleICNR, icnr_
-from dlpipe.tasks.unet.evaluate import split_scores
+from dlpipe.tasks.unet.evaluate import confusion, split_scores
 from dlpipe.tasks.unet.index import index_masks
 from dlpipe.tasks.unet.params import IndexParams, TrainParams
 from dlpipe.tasks.unet.train import unet_phases
 from dlpipe.train.param_groups import freeze_to
 from dlpipe.vision.encoder import build_encoder, load_encoder
 from dlpipe.vision.seg_data import ProgressiveResize, SegDataset
-from dlpipe.vision.segment import (confusion, median_freq_weights, pixel_accuracy_metric, scores_from_confusion,
+from dlpipe.vision.segment import (median_freq_weights, pixel_accuracy_metric, scores_from_confusion,
                                    seg_loss, soft_dice_loss)
 
 fault = partial(pytest.mark.fault, "Bad data")
@@ -258,7 +258,7 @@ def test_iou_dice_with_void_ignored_on_a_hand_computed_case():
     # 3 classes, void = 3. truth / prediction over 8 pixels (the void pixels' predictions must not count)
     y = torch.tensor([[0, 0, 1, 1, 2, 2, 3, 3]])
     p = torch.tensor([[0, 1, 1, 1, 2, 0, 2, 1]])
-    cm = confusion(p, y, 3, 3).numpy()
+    cm = confusion(p, y, 3, 3)
     assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
     s = scores_from_confusion(cm)
     np.testing.assert_allclose(s["iou"], [1 / 3, 2 / 3, 1 / 2])             # tp / (row + col - tp)

@@ -64,12 +64,6 @@ def pixel_accuracy_metric(void: int) -> Callable:
     return pixel_accuracy
 
 
-def confusion(pred: torch.Tensor, y: torch.Tensor, n: int, void: int) -> torch.Tensor:
-    """(n, n) int64 counts of (true, predicted) over non-void pixels."""
-    keep = y != void
-    return torch.bincount(y[keep] * n + pred[keep], minlength=n * n).view(n, n)
-
-
 def scores_from_confusion(cm: np.ndarray) -> dict:
     """Pixel accuracy, per-class IoU and Dice (nan for a class neither true nor predicted), their means."""
     cm = np.asarray(cm, dtype=np.float64)

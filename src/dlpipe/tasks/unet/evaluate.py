@@ -19,13 +19,13 @@ from dlpipe.core import runtime
 from dlpipe.core.errors import DataError, ParamsError
 from dlpipe.core.runtime import RuntimeParams
 from dlpipe.models.unet import load_unet
-from dlpipe.plots import md_table, plot_confusion
+from dlpipe.plots import confusion as counts, md_table, plot_confusion
 from dlpipe.core.atomic import write_text
 from dlpipe.tasks.unet.params import EvalParams
 from dlpipe.tasks.unet.index import load_meta, load_split
 from dlpipe.train import predict
 from dlpipe.vision.seg_plots import plot_class_iou, plot_mask_rows
-from dlpipe.vision.segment import confusion, scores_from_confusion
+from dlpipe.vision.segment import scores_from_confusion
 
 
 def predict_masks(net: torch.nn.Module, images: np.ndarray, device: str, bs: int = 2, tta: bool = False) -> np.ndarray:
@@ -44,6 +44,12 @@ def predict_masks(net: torch.nn.Module, images: np.ndarray, device: str, bs: int
     return probs.argmax(1).to(torch.uint8).numpy()
 
 
+def confusion(pred: torch.Tensor, y: torch.Tensor, n: int, void: int) -> np.ndarray:
+    """(n, n) counts of (true, predicted) over the non-void pixels."""
+    keep = y != void
+    return counts(y[keep].numpy(), pred[keep].numpy(), n)
+
+
 def split_scores(pred: np.ndarray, y: np.ndarray, classes: list[str], void: int) -> tuple[dict, np.ndarray]:
     """Metrics of one variant on one split (torchmetrics), and the (n, n) pixel confusion matrix."""
     n = len(classes)
@@ -51,7 +57,7 @@ def split_scores(pred: np.ndarray, y: np.ndarray, classes: list[str], void: int)
     iou = MulticlassJaccardIndex(n, average="none", ignore_index=void)(p_t, y_t).numpy()
     dice = MulticlassF1Score(n, average="none", ignore_index=void, multidim_average="global")(
         p_t.reshape(-1), y_t.reshape(-1)).numpy()
-    cm = confusion(p_t, y_t, n, void).numpy()
+    cm = confusion(p_t, y_t, n, void)
     absent = (cm.sum(0) + cm.sum(1)) == 0            # neither true nor predicted: no score, not a 0
     iou, dice = np.where(absent, np.nan, iou), np.where(absent, np.nan, dice)
     acc = scores_from_confusion(cm)["pixel_accuracy"]
