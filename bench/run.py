@@ -20,7 +20,7 @@ from bench.common import LOADS, RESULTS, machine, render_markdown, write_result
 
 # Run order: the DVC benchmark last (it builds a temporary copy of the repo and runs the DAG).
 BENCHES = ("tokenize", "numericalize", "lm_train", "feature_store", "engine", "cifar_train", "seq2seq_train", "unet_train",
-           "dvc_overhead")
+           "sr_upsample", "style_lbfgs", "dvc_overhead")
 NEEDS_PEERS = {"tokenize", "numericalize", "lm_train", "cifar_train"}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -122,6 +123,24 @@ def make_backbone(path: Path, params: Path, seed: int = 0) -> Path:
     return path
 
 
+def make_cifar_backbone(path: Path, params: Path, seed: int = 0) -> Path:
+    """A seeded, untrained Darknet of the tiny CIFAR shape (``cifar.model``), saved as export_backbone saves it
+    (the vision tasks' encoder and loss network only need its shape and file format)."""
+    import torch
+
+    from dlpipe.core import params as P
+    from dlpipe.io.checkpoint import save_model
+    from dlpipe.models.darknet import DarknetConfig, darknet
+    from dlpipe.tasks.cifar.params import ModelParams
+
+    mp = P.load(ModelParams, "cifar.model", params)
+    torch.manual_seed(seed)
+    cfg = DarknetConfig(in_ch=3, nf=mp.nf, layers=tuple(mp.layers), n_classes=10)
+    save_model(path, darknet(cfg), dataclasses.asdict(cfg),
+               extra={"normalize": {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}, "source": "cifar"})
+    return path
+
+
 def build_vision_work(root: Path, mirror: Path, per_class: int) -> dict:
     """Tiny params, ``per_class`` mnist_sample PNGs per class and split, their index and a seeded Darknet."""
     params = tiny_params(root, vision__index__max_per_class=per_class)
@@ -211,6 +230,18 @@ def kill_train_then_resume(cmd_for: Callable[[Path], list[str]], tmp: Path, seed
     assert "resuming" in again.stdout + again.stderr
     assert not ckpt.exists()                                     # finished: the checkpoint is gone
     return ref, root
+
+
+def stage_fails(cmd: list[str]) -> str:
+    """Run a stage command that must fail; its last stderr line (the one clear error)."""
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=stage_env())
+    assert p.returncode != 0, p.stdout[-2000:]
+    return p.stderr.strip().splitlines()[-1]
+
+
+def metrics_without(out: Path, timing: tuple[str, ...]) -> dict:
+    """``out/metrics.json`` without its timing keys (what two runs of one stage must agree on)."""
+    return {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k not in timing}
 
 
 def tmp_siblings(path: Path) -> list[Path]:

@@ -176,7 +176,7 @@ def test_dlpipe_status_per_task_names_the_changed_param(g, repo):
     others = {n: rows[n].state for n in g.stages if n not in stages | followers}
     assert set(others.values()) == {"up to date"}, others
     # The CLI groups stages by task and gives the reason on the changed stage's line.
-    assert [ln for ln in cli.splitlines() if ln.startswith("task ")] == ["task data", "task imdb", "task cifar", "task seq2seq", "task vision", "task unet"], cli
+    assert [ln for ln in cli.splitlines() if ln.startswith("task ")] == ["task data", "task imdb", "task cifar", "task seq2seq", "task vision", "task unet", "task superres", "task style"], cli
     line = next(ln for ln in cli.splitlines() if ln.split()[:1] == [sorted(stages)[0]])
     assert "changed" in line and f"params changed: {key}" in line, line
     assert cli.rstrip().splitlines()[-1].startswith(f"{len(g.stages) - len(stages) - len(followers & set(g.stages))} up to date")
@@ -186,7 +186,7 @@ def test_dlpipe_metrics_shows_each_built_stage_metrics(g, repo):
     """The README's first command ends with `dlpipe metrics`: every metrics file of a stage the build
     ran is listed under its task with its values; files of stages not built say so."""
     out = run(repo, str(Path(sys.executable).parent / "dlpipe"), "metrics").stdout.splitlines()
-    assert {ln for ln in out if ln.startswith("task ")} <= {"task imdb", "task cifar", "task seq2seq", "task vision", "task unet"}, out[:5]
+    assert {ln for ln in out if ln.startswith("task ")} <= {"task imdb", "task cifar", "task seq2seq", "task vision", "task unet", "task superres", "task style"}, out[:5]
     blocks, path = {}, None
     for ln in out:
         if ln.startswith("  ") and not ln.startswith("    "):

@@ -3,34 +3,16 @@ a training run SIGKILLed after its first epoch checkpoint resumes to the same me
 every variant and draws its pictures, and bad inputs end in one line naming the file or params key."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from stage_runs import kill_train_then_resume, run_stage, stage_cmd, stage_env, tiny_params
+from stage_runs import (kill_train_then_resume, make_cifar_backbone, metrics_without, run_stage, stage_cmd,
+                        stage_fails, tiny_params)
 
 pytestmark = pytest.mark.slow
 TIMING = ("train_seconds", "seconds_per_epoch")
-
-
-def _tiny_darknet(path: Path, params: Path) -> Path:
-    """A seeded, untrained Darknet of the tiny CIFAR shape, saved as export_backbone saves it."""
-    import torch
-
-    from dlpipe.core import params as P
-    from dlpipe.io.checkpoint import save_model
-    from dlpipe.models.darknet import DarknetConfig, darknet
-    from dlpipe.tasks.cifar.params import ModelParams
-
-    mp = P.load(ModelParams, "cifar.model", params)
-    torch.manual_seed(0)
-    cfg = DarknetConfig(in_ch=3, nf=mp.nf, layers=tuple(mp.layers), n_classes=10)
-    save_model(path, darknet(cfg), dataclasses.asdict(cfg),
-               extra={"normalize": {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}, "source": "cifar"})
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +21,7 @@ def work(mirror, tmp_path_factory) -> dict:
     params = tiny_params(root / "p", unet__train__small_epochs=2)
     run_stage("index_masks", "--params", params, mirror / "camvid_segnet_subset", root / "index",
               "--metrics", root / "index.json")
-    return {"root": root, "params": params, "index": root / "index", "backbone": _tiny_darknet(root / "bb.pt", params)}
+    return {"root": root, "params": params, "index": root / "index", "backbone": make_cifar_backbone(root / "bb.pt", params)}
 
 
 def _train_cmd(w: dict, out: Path, variant: str = "unet", params: Path | None = None, backbone: Path | None = None):
@@ -48,23 +30,13 @@ def _train_cmd(w: dict, out: Path, variant: str = "unet", params: Path | None = 
                      "--metrics", out / "metrics.json")
 
 
-def _metrics(out: Path) -> dict:
-    return {k: v for k, v in json.loads((out / "metrics.json").read_text()).items() if k not in TIMING}
-
-
-def _fails(cmd: list[str]) -> str:
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=stage_env())
-    assert p.returncode != 0, p.stdout[-2000:]
-    return p.stderr.strip().splitlines()[-1]
-
-
 @pytest.mark.fault("Faults", "train_unet SIGKILLed after its first epoch checkpoint: no model or metrics under final "
                    "names; the rerun resumes from --run-dir (phase, crop RNG and progressive-resize size included) "
                    "and ends with the same metrics")
 def test_train_unet_killed_then_resumes(work, tmp_path):
     ref, root = kill_train_then_resume(lambda r: _train_cmd(work, r), tmp_path, seed=7)
-    m = _metrics(ref)
-    assert _metrics(root) == m and m["epochs"] == {"frozen": 1, "small": 2, "full": 1}
+    m = metrics_without(ref, TIMING)
+    assert metrics_without(root, TIMING) == m and m["epochs"] == {"frozen": 1, "small": 2, "full": 1}
     assert m["encoder"]["source"] == "darknet:cifar" and m["encoder"]["strides"] == [1, 2, 4]
 
 
@@ -96,10 +68,10 @@ def test_evaluate_scores_every_variant_and_draws(work, tmp_path):
 @pytest.mark.fault("Params", "train_unet with a backbone file that does not exist, or encoder taps the backbone "
                    "lacks: one line naming the file or `unet.encoder.taps` and the layers it has")
 def test_train_unet_bad_backbone_and_taps(work, tmp_path):
-    line = _fails(_train_cmd(work, tmp_path / "a", backbone=tmp_path / "nope.pt"))
+    line = stage_fails(_train_cmd(work, tmp_path / "a", backbone=tmp_path / "nope.pt"))
     assert "nope.pt" in line
     params = tiny_params(tmp_path / "p", unet__encoder__taps=["stem", "group7"])
-    line = _fails(_train_cmd(work, tmp_path / "b", params=params))
+    line = stage_fails(_train_cmd(work, tmp_path / "b", params=params))
     assert "unet.encoder.taps" in line and "group7" in line and "group1" in line
     assert not (tmp_path / "a" / "model.pt").exists() and not (tmp_path / "b" / "model.pt").exists()
 
@@ -112,14 +84,14 @@ def test_evaluate_unet_bad_models(work, tmp_path):
     model = tmp_path / "m" / "model.pt"
     base = stage_cmd("evaluate_unet", "--params", work["params"], work["index"], tmp_path / "out",
                      "--metrics", tmp_path / "out" / "m.json")
-    assert "expected NAME=PATH" in _fails([*base, "--model", str(model)])
-    assert "no --model unet=PATH" in _fails([*base, "--model", f"noskip={model}"])
+    assert "expected NAME=PATH" in stage_fails([*base, "--model", str(model)])
+    assert "no --model unet=PATH" in stage_fails([*base, "--model", f"noskip={model}"])
     import torch
 
     blob = torch.load(model, weights_only=False)
     blob["extra"]["classes"] = blob["extra"]["classes"][::-1]
     torch.save(blob, tmp_path / "other.pt")
-    line = _fails([*base, "--model", f"unet={tmp_path / 'other.pt'}"])
+    line = stage_fails([*base, "--model", f"unet={tmp_path / 'other.pt'}"])
     assert "other.pt" in line and "trained on classes" in line
     assert not (tmp_path / "out" / "m.json").exists()
 
@@ -134,7 +106,7 @@ def test_evaluate_unet_bad_models(work, tmp_path):
 ])
 def test_train_unet_bad_params(work, tmp_path, key, value, match):
     params = tiny_params(tmp_path / "p", **{key: value})
-    line = _fails(_train_cmd(work, tmp_path / "o", params=params))
+    line = stage_fails(_train_cmd(work, tmp_path / "o", params=params))
     assert match in line, line
     assert not (tmp_path / "o" / "run").exists() or not any((tmp_path / "o" / "run").iterdir())
 
@@ -159,6 +131,6 @@ def test_train_unet_is_deterministic(work, tmp_path):
 
     for run in ("a", "b"):
         run_stage("train_unet", *_train_cmd(work, tmp_path / run)[2:])
-    assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
+    assert metrics_without(tmp_path / "a", TIMING) == metrics_without(tmp_path / "b", TIMING)
     a, b = (torch.load(tmp_path / r / "model.pt", weights_only=False)["model"] for r in ("a", "b"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,6 +1,6 @@
 """A pretrained backbone as a multi-scale encoder: the outputs of chosen layers ("taps"), input side first.
 
-Sources (params ``unet.encoder``; the file comes from dvc.yaml):
+Sources (params ``unet.encoder``, or the ``key`` a caller names, e.g. a loss network; the file comes from dvc.yaml):
 
 * ``weights: null`` — a Darknet file (:func:`dlpipe.io.checkpoint.save_model` format): ours from
   ``export_backbone`` (CIFAR-10, the default) or ``pretrain_backbone`` (MNIST digits). Taps are the
@@ -44,12 +44,12 @@ class Normalize(nn.Module):
 class SequentialTaps(nn.Module):
     """A Sequential's named children up to the last tap, run in order, returning each tap's output."""
 
-    def __init__(self, body: nn.Sequential, taps: list[str]):
+    def __init__(self, body: nn.Sequential, taps: list[str], key: str = "unet.encoder"):
         super().__init__()
         names = [n for n, _ in body.named_children()]
         missing = [t for t in taps if t not in names]
         if missing or [t for t in names if t in taps] != list(taps):
-            raise ParamsError(f"unet.encoder.taps: {list(taps)}: expected layers of the backbone in input-to-output "
+            raise ParamsError(f"{key}.taps: {list(taps)}: expected layers of the backbone in input-to-output "
                               f"order, from: {', '.join(names)}")
         keep = names[: names.index(taps[-1]) + 1]
         self.body = nn.Sequential(OrderedDict((n, getattr(body, n)) for n in keep))
@@ -70,14 +70,14 @@ class SequentialTaps(nn.Module):
 class GraphTaps(nn.Module):
     """torchvision's feature extractor over graph nodes, returning a list in tap order."""
 
-    def __init__(self, model: nn.Module, taps: list[str], arch: str):
+    def __init__(self, model: nn.Module, taps: list[str], arch: str, key: str = "unet.encoder"):
         super().__init__()
         from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
         nodes = get_graph_node_names(model)[1]
         bad = [t for t in taps if not any(n == t or n.startswith(t + ".") for n in nodes)]   # a module = its last node
         if bad:
-            raise ParamsError(f"unet.encoder.taps: {bad} are not nodes of torchvision:{arch} (e.g. {', '.join(nodes[:12])})")
+            raise ParamsError(f"{key}.taps: {bad} are not nodes of torchvision:{arch} (e.g. {', '.join(nodes[:12])})")
         self.taps = list(taps)
         self.body = create_feature_extractor(model, return_nodes={t: t for t in taps})
 
@@ -113,39 +113,40 @@ class Encoder(nn.Module):
         return [[p for s in stages[:half] for p in s.parameters()], [p for s in stages[half:] for p in s.parameters()]]
 
 
-def build_encoder(spec: dict) -> Encoder:
+def build_encoder(spec: dict, key: str = "unet.encoder") -> Encoder:
     """The encoder of ``spec`` with freshly initialised weights (a model file's weights load over it)."""
     if spec["kind"] == "darknet":
         from dlpipe.models.darknet import DarknetConfig, darknet
         cfg = {**spec["darknet"], "layers": tuple(spec["darknet"]["layers"])}
-        taps = SequentialTaps(darknet(DarknetConfig(**cfg)), spec["taps"])
+        taps = SequentialTaps(darknet(DarknetConfig(**cfg)), spec["taps"], key)
     elif spec["kind"] == "torchvision":
         import torchvision
-        taps = GraphTaps(torchvision.models.get_model(spec["arch"], weights=None), spec["taps"], spec["arch"])
+        taps = GraphTaps(torchvision.models.get_model(spec["arch"], weights=None), spec["taps"], spec["arch"], key)
     else:
         raise ValueError(f"encoder spec: unknown kind {spec['kind']!r}")
     return Encoder(Normalize(spec["mean"], spec["std"]), taps, spec)
 
 
-def load_encoder(weights: str | None, path: str | os.PathLike, taps: list[str], pretrained: bool = True) -> tuple[Encoder, dict]:
+def load_encoder(weights: str | None, path: str | os.PathLike, taps: list[str], pretrained: bool = True,
+                 key: str = "unet.encoder") -> tuple[Encoder, dict]:
     """The encoder from a backbone file, and what it is (``source``, ``sha256`` of the file...).
 
     ``pretrained=False`` keeps the architecture and normalisation but not the weights (the
-    from-scratch ablation).
+    from-scratch ablation). ``key`` is the params section errors name.
     """
     from dlpipe.io.checkpoint import load_model, load_state_strict
 
     if not os.path.isfile(path):
-        raise ParamsError(f"unet.encoder: backbone file {path} not found (weights {weights!r}; never downloaded)")
+        raise ParamsError(f"{key}: backbone file {path} not found (weights {weights!r}; never downloaded)")
     if weights is None:
         blob = load_model(path)
         extra = blob["extra"]
         if "normalize" not in extra:
-            raise ParamsError(f"unet.encoder: {path} is not a Darknet backbone file (no normalisation stats in it)")
+            raise ParamsError(f"{key}: {path} is not a Darknet backbone file (no normalisation stats in it)")
         spec = {"kind": "darknet", "darknet": dict(blob["config"]), "taps": list(taps),
                 "mean": list(extra["normalize"]["mean"]), "std": list(extra["normalize"]["std"])}
         source = f"darknet:{extra.get('source', 'mnist')}"
-        enc = build_encoder(spec)
+        enc = build_encoder(spec, key)
         if pretrained:
             from dlpipe.models.darknet import load_darknet
             net, _ = load_darknet(path)
@@ -156,15 +157,15 @@ def load_encoder(weights: str | None, path: str | os.PathLike, taps: list[str], 
         spec = {"kind": "torchvision", "arch": arch, "taps": list(taps),
                 "mean": IMAGENET_STATS[0], "std": IMAGENET_STATS[1]}
         source = weights
-        enc = build_encoder(spec)
+        enc = build_encoder(spec, key)
         if pretrained:
             import torchvision
             model = torchvision.models.get_model(arch, weights=None)
             sd = torch.load(path, map_location="cpu", weights_only=True)
             load_state_strict(model, sd.get("state_dict", sd) if isinstance(sd, dict) else sd, str(path))
-            enc = Encoder(Normalize(spec["mean"], spec["std"]), GraphTaps(model, spec["taps"], arch), spec)
+            enc = Encoder(Normalize(spec["mean"], spec["std"]), GraphTaps(model, spec["taps"], arch, key), spec)
     else:
-        raise ParamsError(f"unet.encoder.weights: expected null (a Darknet file) or 'torchvision:<arch>', got {weights!r}")
+        raise ParamsError(f"{key}.weights: expected null (a Darknet file) or 'torchvision:<arch>', got {weights!r}")
     info = {"source": source if pretrained else f"{source} (random init)",
             "taps": list(taps), "channels": enc.channels, "strides": enc.strides, "pretrained": pretrained}
     return enc, info
