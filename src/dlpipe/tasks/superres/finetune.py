@@ -34,6 +34,7 @@ def finetune_superres(*, photos: Path, init: Path, backbone: Path, model: Path, 
     if net.cfg.scale != s.scale:
         raise ParamsError(f"{init}: a x{net.cfg.scale} model, but superres.variants.{variant}.scale is {s.scale}")
     net = net.train().to(memory_format=torch.channels_last)
+    net.mean = net.mean.clone(memory_format=torch.contiguous_format)   # DDP's buffer broadcast (see train.py)
     lossnet = load_loss_network(ln.source, backbone, ln.layers, ln.seed, key="superres.loss_network")
     loss = PerceptualLoss(lossnet, ln.layer_weights, p.pixel_weight, p.gram_weight)
     timer = EpochTimer()

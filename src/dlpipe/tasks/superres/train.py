@@ -92,6 +92,9 @@ def train_superres(*, photos: Path, model: Path, variant: str, m: ModelParams, s
     check_scale(s, d, variant)
     cfg = EdsrConfig(scale=s.scale, nf=m.nf, n_blocks=m.n_blocks, res_scale=m.res_scale, bicubic_skip=m.bicubic_skip)
     net = edsr(cfg).to(memory_format=torch.channels_last)       # NHWC: oneDNN's fast convolutions
+    # the (1, 3, 1, 1) mean buffer comes out of channels_last with overlapping strides, which DDP's buffer
+    # broadcast rejects: the same values, laid out plainly
+    net.mean = net.mean.clone(memory_format=torch.contiguous_format)
     timer = EpochTimer()
     fp = fingerprint("train_superres", variant, m, s, d, p, rt.seed, files=(Path(photos) / "photos.csv",))
     learn, n_tr, valid = sr_learner(net, photos, s, d, F.l1_loss, rt, dirs, fp, adam(p, "superres.train"),
